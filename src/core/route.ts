@@ -1,0 +1,102 @@
+import type { FastifyReply } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { z } from 'zod';
+import type { Principal, Role, Scope } from './access.ts';
+
+/** HTTP methods a route can answer. */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** What a route's validated input looks like to its handler. */
+export interface RouteInput<B, Q, P> {
+  readonly body: B;
+  readonly query: Q;
+  readonly params: P;
+}
+
+/**
+ * Who may call a route.
+ * - `public`: anyone; keep this to the reviewed allow-list (health, login, static files, webhooks
+ *   that check their own signatures).
+ * - `authenticated`: any signed-in, enabled user; the handler checks anything finer.
+ * - `{ role, scope }`: the caller must hold `role` (or a stronger one) on the scope; a platform
+ *   binding covers every environment.
+ */
+export type RouteAccess<I> =
+  | 'public'
+  | 'authenticated'
+  | { readonly role: Role; readonly scope: Scope | ((input: I) => Scope) };
+
+/** How a mutating route appears in the audit log. */
+export interface RouteAudit<I> {
+  /** A dotted verb such as "users.create". */
+  readonly action: string;
+  /** What the call acts on, such as "user:alice"; never a secret. */
+  readonly target?: (input: I) => string;
+}
+
+/** Per-request facts and tools handed to a handler. */
+export interface RouteContext<I> {
+  readonly input: I;
+  /** The caller; undefined only on public routes when nobody is signed in. */
+  readonly principal: Principal | undefined;
+  /** The database; inside a transaction for mutating routes, committed with the audit entry. */
+  readonly db: Kysely<any>;
+  readonly requestId: string;
+  readonly sourceIp: string;
+  /** Facts to add to this call's audit entry (safe values only). */
+  readonly audit: { target?: string; details?: Record<string, unknown>; actor?: string };
+  /** Throws ForbiddenError unless the caller holds `role` on `scope`. */
+  authorize(role: Role, scope: Scope): void;
+  /** The raw reply, for headers, cookies and streams. */
+  readonly reply: FastifyReply;
+}
+
+/** One HTTP route: its contract (schemas, access, audit) and its handler. */
+export interface RouteDefinition<
+  B extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  P extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> {
+  readonly method: HttpMethod;
+  /** Fastify-style path, such as "/api/users/:username". */
+  readonly path: string;
+  /** One line for the OpenAPI document. */
+  readonly summary: string;
+  readonly tags?: readonly string[];
+  readonly access: RouteAccess<RouteInput<z.output<B>, z.output<Q>, z.output<P>>>;
+  readonly body?: B;
+  readonly query?: Q;
+  readonly params?: P;
+  /** Schema of the success body; checked in tests, documented in OpenAPI. */
+  readonly response?: R;
+  /** @default 200, or 201 for POST */
+  readonly successStatus?: number;
+  /** Required for every method but GET. */
+  readonly audit?: RouteAudit<RouteInput<z.output<B>, z.output<Q>, z.output<P>>>;
+  /**
+   * Whether the handler runs in one transaction with its audit entry.
+   * @default true for mutating methods
+   */
+  readonly transaction?: boolean;
+  /** Route-specific limit on the request body, in bytes. @default 1 MiB */
+  readonly bodyLimit?: number;
+  /** When true, the handler writes the reply itself (streams, files) and returns undefined. */
+  readonly raw?: boolean;
+  readonly handler: (
+    context: RouteContext<RouteInput<z.output<B>, z.output<Q>, z.output<P>>>,
+  ) => Promise<z.output<R> | undefined>;
+}
+
+/** A route with its type parameters erased, as the server holds them. */
+export type AnyRoute = RouteDefinition<any, any, any, any>;
+
+/** Declares a route; a typed identity function so handlers see their parsed input. */
+export function defineRoute<
+  B extends z.ZodType = z.ZodUndefined,
+  Q extends z.ZodType = z.ZodUndefined,
+  P extends z.ZodType = z.ZodUndefined,
+  R extends z.ZodType = z.ZodType,
+>(route: RouteDefinition<B, Q, P, R>): AnyRoute {
+  return route as AnyRoute;
+}

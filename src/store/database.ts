@@ -1,0 +1,63 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { ClusterEndpoint } from './postgres-cluster.ts';
+
+// int8 (bigint) and numeric come back as strings by default; Slipway's counters fit in a JS number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+/** Connection settings for a pool: a URL, or discrete fields (socket directory or host). */
+export type ConnectionSettings = { readonly connectionString: string } | ClusterEndpoint;
+
+/** Options for a database handle. */
+export interface DatabaseOptions {
+  /** Most connections the pool opens. @default 10 */
+  readonly maxConnections?: number;
+  /** Name shown in pg_stat_activity. @default 'slipway' */
+  readonly applicationName?: string;
+}
+
+/** A Kysely handle and the pg pool under it. */
+export interface Database {
+  readonly db: Kysely<any>;
+  readonly pool: pg.Pool;
+  readonly settings: ConnectionSettings;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+/** pg client options for connection settings. */
+export function toPgConfig(settings: ConnectionSettings, options: DatabaseOptions = {}): pg.PoolConfig {
+  const base = { application_name: options.applicationName ?? 'slipway', max: options.maxConnections ?? 10 };
+  if ('connectionString' in settings) return { ...base, connectionString: settings.connectionString };
+  return {
+    ...base,
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    password: settings.password,
+    database: settings.database,
+  };
+}
+
+/** Opens a pooled database handle. Connections are made lazily, on first use. */
+export function openDatabase(settings: ConnectionSettings, options: DatabaseOptions = {}): Database {
+  const pool = new pg.Pool(toPgConfig(settings, options));
+  // An idle client losing its connection (a restarted server) must not crash the process.
+  pool.on('error', () => undefined);
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    settings,
+    close: () => db.destroy(),
+  };
+}
+
+/** A postgres:// URL for an endpoint (socket directories go in the `host` query parameter). */
+export function endpointUrl(endpoint: ClusterEndpoint): string {
+  const auth = `${encodeURIComponent(endpoint.user)}:${encodeURIComponent(endpoint.password)}`;
+  if (endpoint.host.startsWith('/')) {
+    return `postgres://${auth}@localhost:${endpoint.port}/${encodeURIComponent(endpoint.database)}?host=${encodeURIComponent(endpoint.host)}`;
+  }
+  return `postgres://${auth}@${endpoint.host}:${endpoint.port}/${encodeURIComponent(endpoint.database)}`;
+}
