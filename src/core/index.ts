@@ -12,6 +12,7 @@ export {
   type Scope,
 } from './access.ts';
 export { type Clock, ManualClock, SYSTEM_CLOCK } from './clock.ts';
+export { mergeSources, parseConfig } from './config.ts';
 export { parseDuration } from './duration.ts';
 export {
   ConfigError,
@@ -39,3 +40,4 @@ export {
   type RouteDefinition,
   type RouteInput,
 } from './route.ts';
+export { PACKAGE_ROOT, SLIPWAY_VERSION } from './version.ts';

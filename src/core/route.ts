@@ -1,3 +1,4 @@
+import type {} from '@fastify/cookie';
 import type { FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
@@ -45,6 +46,8 @@ export interface RouteContext<I> {
   readonly sourceIp: string;
   /** Facts to add to this call's audit entry (safe values only). */
   readonly audit: { target?: string; details?: Record<string, unknown>; actor?: string };
+  /** The console session behind the call, when it came with the session cookie. */
+  readonly session?: { readonly csrfToken: string; readonly expiresAt: Date };
   /** Throws ForbiddenError unless the caller holds `role` on `scope`. */
   authorize(role: Role, scope: Scope): void;
   /** The raw reply, for headers, cookies and streams. */
@@ -81,6 +84,8 @@ export interface RouteDefinition<
   readonly transaction?: boolean;
   /** Route-specific limit on the request body, in bytes. @default 1 MiB */
   readonly bodyLimit?: number;
+  /** Requests allowed per source address in a window (login-style routes). */
+  readonly rateLimit?: { readonly max: number; readonly windowMs: number };
   /** When true, the handler writes the reply itself (streams, files) and returns undefined. */
   readonly raw?: boolean;
   readonly handler: (

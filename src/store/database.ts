@@ -61,3 +61,11 @@ export function endpointUrl(endpoint: ClusterEndpoint): string {
   }
   return `postgres://${auth}@${endpoint.host}:${endpoint.port}/${encodeURIComponent(endpoint.database)}`;
 }
+
+/**
+ * Runs `work` in one transaction: it commits when `work` resolves and rolls back when it throws.
+ * (Typed as Kysely<any> so each module can read the transaction as its own tables.)
+ */
+export function inTransaction<T>(db: Kysely<any>, work: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+  return db.transaction().execute((trx) => work(trx));
+}

@@ -4,6 +4,7 @@ export {
   type Database,
   type DatabaseOptions,
   endpointUrl,
+  inTransaction,
   openDatabase,
   toPgConfig,
 } from './database.ts';

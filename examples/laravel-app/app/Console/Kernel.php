@@ -1,0 +1,44 @@
+<?php
+
+namespace App\Console;
+
+use App\Console\Commands\AnalyseAccounts;
+use App\Console\Commands\DispatchQueueProbe;
+use App\Models\AccountAnalysis;
+use Illuminate\Console\Scheduling\Schedule;
+use Illuminate\Foundation\Console\Kernel as ConsoleKernel;
+
+class Kernel extends ConsoleKernel
+{
+    protected $commands = [
+        AnalyseAccounts::class,
+        DispatchQueueProbe::class,
+    ];
+
+    /**
+     * Run by `php artisan schedule:work` (the scheduler process) or by cron with
+     * `php artisan schedule:run` every minute. Tasks run on one server only, so
+     * several scheduler instances may run without doubling the work.
+     */
+    protected function schedule(Schedule $schedule): void
+    {
+        $schedule->command('accounts:analyse', ['--trigger' => 'schedule'])
+            ->cron(config('analysis.schedule'))
+            ->name('account-analysis')
+            ->withoutOverlapping(10)
+            ->onOneServer();
+
+        $schedule->command('model:prune', ['--model' => [AccountAnalysis::class]])
+            ->daily()
+            ->onOneServer();
+
+        $schedule->command('queue:prune-failed', ['--hours' => 24 * 30])
+            ->daily()
+            ->onOneServer();
+    }
+
+    protected function commands(): void
+    {
+        require base_path('routes/console.php');
+    }
+}

@@ -1,0 +1,8 @@
+<?php
+
+return [
+
+    // When set, GET /metrics requires "Authorization: Bearer <token>".
+    'token' => env('METRICS_TOKEN'),
+
+];

@@ -1,0 +1,54 @@
+import { Command, CommanderError } from 'commander';
+import { SLIPWAY_VERSION, toSlipwayError } from '../core/index.ts';
+import { registerAuditCommands } from './commands/audit.ts';
+import { registerDemoCommand } from './commands/demo.ts';
+import { registerIdentityCommands } from './commands/identity.ts';
+import { registerServerCommand } from './commands/server.ts';
+
+/** Builds the `slipway` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('slipway')
+    .description('Slipway: from a merge on master to elastic production')
+    .version(SLIPWAY_VERSION)
+    .option('--server <url>', 'Slipway server URL (env SLIPWAY_URL; default: the one you logged in to)')
+    .option('--token <token>', 'API token (env SLIPWAY_TOKEN; default: the one `slipway login` saved)')
+    .option('--json', 'print machine-readable JSON')
+    .option('--verbose', 'print the cause chain of errors')
+    .showHelpAfterError()
+    .exitOverride();
+  registerServerCommand(program);
+  registerDemoCommand(program);
+  registerIdentityCommands(program);
+  registerAuditCommands(program);
+  return program;
+}
+
+function printCauses(error: unknown): void {
+  let cause = (error as { cause?: unknown }).cause;
+  while (cause) {
+    process.stderr.write(
+      `  caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`,
+    );
+    cause = (cause as { cause?: unknown }).cause;
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    const failure = toSlipwayError(error);
+    const verbose = argv.includes('--verbose');
+    process.stderr.write(`Error: ${failure.message}\n`);
+    if (failure.hint) process.stderr.write(`${failure.hint}\n`);
+    if (failure.details !== undefined && (verbose || failure.code === 'INVALID_INPUT')) {
+      process.stderr.write(`${JSON.stringify(failure.details, null, 2)}\n`);
+    }
+    if (verbose) printCauses(failure);
+    process.exit(failure.exitCode);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,76 @@
+import { type Kysely, sql } from 'kysely';
+import type { MigrationSet } from '../store/index.ts';
+
+/** The identity module's tables: users, sessions, API tokens, groups and role bindings. */
+export const identityMigrations: MigrationSet = {
+  '2026-11-26T1800-identity': {
+    async up(db: Kysely<any>) {
+      await sql`
+        CREATE TABLE users (
+          id uuid PRIMARY KEY,
+          username text NOT NULL UNIQUE,
+          display_name text,
+          email text,
+          password_hash text,
+          is_disabled boolean NOT NULL DEFAULT false,
+          failed_logins integer NOT NULL DEFAULT 0,
+          locked_until timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          last_login_at timestamptz
+        );
+        CREATE TABLE sessions (
+          id uuid PRIMARY KEY,
+          user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          secret_hash bytea NOT NULL,
+          csrf_token text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          expires_at timestamptz NOT NULL,
+          last_seen_at timestamptz NOT NULL DEFAULT now(),
+          source_ip text
+        );
+        CREATE INDEX sessions_user_id ON sessions (user_id);
+        CREATE INDEX sessions_expires_at ON sessions (expires_at);
+        CREATE TABLE api_tokens (
+          id uuid PRIMARY KEY,
+          user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          name text NOT NULL,
+          secret_hash bytea NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          expires_at timestamptz,
+          last_used_at timestamptz,
+          revoked_at timestamptz
+        );
+        CREATE INDEX api_tokens_user_id ON api_tokens (user_id);
+        CREATE UNIQUE INDEX api_tokens_user_name ON api_tokens (user_id, name) WHERE revoked_at IS NULL;
+        CREATE TABLE groups (
+          id uuid PRIMARY KEY,
+          name text NOT NULL UNIQUE,
+          description text,
+          created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE group_members (
+          group_id uuid NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+          user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          added_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (group_id, user_id)
+        );
+        CREATE INDEX group_members_user_id ON group_members (user_id);
+        CREATE TABLE role_bindings (
+          id uuid PRIMARY KEY,
+          subject_kind text NOT NULL CHECK (subject_kind IN ('user', 'group')),
+          subject_id uuid NOT NULL,
+          role text NOT NULL CHECK (role IN ('viewer', 'developer', 'deployer', 'admin')),
+          scope_kind text NOT NULL CHECK (scope_kind IN ('platform', 'environment')),
+          environment text,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          created_by text,
+          CHECK ((scope_kind = 'platform') = (environment IS NULL))
+        );
+        CREATE UNIQUE INDEX role_bindings_unique
+          ON role_bindings (subject_kind, subject_id, role, scope_kind, coalesce(environment, ''));
+        CREATE INDEX role_bindings_subject ON role_bindings (subject_kind, subject_id);
+      `.execute(db);
+    },
+  },
+};

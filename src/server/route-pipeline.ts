@@ -1,0 +1,189 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { type AuditRecord, appendAudit } from '../audit/index.ts';
+import {
+  type AnyRoute,
+  type Clock,
+  ErrorCode,
+  InvalidInputError,
+  type Principal,
+  type Role,
+  type Scope,
+  SlipwayError,
+  UnauthenticatedError,
+} from '../core/index.ts';
+import {
+  type Authentication,
+  authenticateRequest,
+  authorize,
+  checkCsrf,
+  SESSION_COOKIE,
+} from '../identity/index.ts';
+import { inTransaction, type Store } from '../store/index.ts';
+import { fromFastifyError } from './http-errors.ts';
+
+/** What the request pipeline needs. */
+export interface PipelineDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+}
+
+interface FieldProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+function problemsOf(part: string, error: z.ZodError): FieldProblem[] {
+  return error.issues.map((issue) => ({
+    path: [part, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+}
+
+/**
+ * Validates body, query and params against the route's schemas, collecting every problem.
+ * @throws InvalidInputError listing each field path
+ */
+export function parseInput(route: AnyRoute, request: FastifyRequest): { body: any; query: any; params: any } {
+  const problems: FieldProblem[] = [];
+  const parsePart = (part: 'body' | 'query' | 'params', schema: z.ZodType | undefined, value: unknown) => {
+    if (!schema) {
+      const empty =
+        value === undefined ||
+        value === null ||
+        (typeof value === 'object' && Object.keys(value).length === 0);
+      if (!empty) problems.push({ path: part, message: `this route takes no ${part}` });
+      return undefined;
+    }
+    const result = schema.safeParse(value ?? (part === 'body' ? undefined : {}));
+    if (result.success) return result.data;
+    problems.push(...problemsOf(part, result.error));
+    return undefined;
+  };
+  const params = parsePart('params', route.params, request.params);
+  const query = parsePart('query', route.query, request.query);
+  const body = parsePart('body', route.body, request.body);
+  if (problems.length > 0) {
+    const shown = problems
+      .slice(0, 5)
+      .map((p) => `${p.path}: ${p.message}`)
+      .join('; ');
+    throw new InvalidInputError(`Cannot accept the request: ${shown}${problems.length > 5 ? '; …' : ''}`, {
+      hint: 'Fix the fields listed in details, then send the request again',
+      details: problems,
+      retryable: false,
+    });
+  }
+  return { body, query, params };
+}
+
+function auditRecord(
+  route: AnyRoute,
+  request: FastifyRequest,
+  principal: Principal | undefined,
+  audit: { target?: string; details?: Record<string, unknown>; actor?: string },
+  outcome: AuditRecord['outcome'],
+): AuditRecord {
+  return {
+    actor: principal?.username ?? audit.actor ?? 'anonymous',
+    actorId: principal?.userId ?? null,
+    action: route.audit?.action ?? `${route.method} ${route.path}`,
+    target: audit.target ?? null,
+    outcome,
+    sourceIp: request.ip,
+    requestId: String(request.id),
+    details: audit.details ?? null,
+  };
+}
+
+/** Builds the Fastify handler that runs a route: authenticate, validate, authorise, handle, audit. */
+export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
+  const mutating = route.method !== 'GET';
+  const useTransaction = mutating && route.transaction !== false;
+
+  return async function handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const audit: { target?: string; details?: Record<string, unknown>; actor?: string } = {};
+    let authentication: Authentication | undefined;
+    try {
+      authentication = await authenticateRequest(
+        deps.store.db,
+        { authorization: request.headers.authorization, sessionCookie: request.cookies?.[SESSION_COOKIE] },
+        deps.clock.now(),
+      );
+      const principal = authentication?.principal;
+      if (route.access !== 'public' && !principal) throw new UnauthenticatedError();
+      // A cookie rides along on every request a browser makes; a write must prove it came from our console.
+      if (mutating && authentication?.session) {
+        checkCsrf(authentication.session.csrfToken, request.headers['x-csrf-token'] as string | undefined);
+      }
+      const input = parseInput(route, request);
+      if (typeof route.access === 'object') {
+        const scope =
+          typeof route.access.scope === 'function' ? route.access.scope(input) : route.access.scope;
+        authorize(principal, route.access.role, scope);
+      }
+      if (route.audit?.target) audit.target = route.audit.target(input);
+
+      const run = async (db: Store['db']) =>
+        route.handler({
+          input,
+          principal,
+          db,
+          requestId: String(request.id),
+          sourceIp: request.ip,
+          audit,
+          ...(authentication?.session ? { session: authentication.session } : {}),
+          authorize: (role: Role, scope: Scope) => authorize(principal, role, scope),
+          reply,
+        });
+
+      let result: unknown;
+      if (useTransaction) {
+        result = await inTransaction(deps.store.db, async (trx) => {
+          const value = await run(trx);
+          await appendAudit(trx, auditRecord(route, request, principal, audit, 'success'), deps.clock.now());
+          return value;
+        });
+      } else {
+        result = await run(deps.store.db);
+        if (mutating)
+          await appendAudit(
+            deps.store.db,
+            auditRecord(route, request, principal, audit, 'success'),
+            deps.clock.now(),
+          );
+      }
+      if (route.raw) return reply;
+      if (route.response) {
+        const checked = route.response.safeParse(result);
+        if (!checked.success) {
+          request.log.error(
+            { issues: checked.error.issues, route: route.path },
+            'response does not match its schema',
+          );
+          throw new SlipwayError(ErrorCode.Internal, 'An internal error occurred', { retryable: false });
+        }
+        result = checked.data;
+      }
+      reply.code(route.successStatus ?? (route.method === 'POST' ? 201 : 200));
+      return result;
+    } catch (error) {
+      const failure = fromFastifyError(error);
+      if (mutating) {
+        const outcome =
+          failure.code === ErrorCode.Forbidden || failure.code === ErrorCode.Unauthenticated
+            ? 'denied'
+            : 'failure';
+        audit.details = { ...audit.details, error: failure.code };
+        await appendAudit(
+          deps.store.db,
+          auditRecord(route, request, authentication?.principal, audit, outcome),
+          deps.clock.now(),
+        ).catch((auditError) =>
+          request.log.error({ err: auditError }, 'cannot write the audit entry of a failed call'),
+        );
+      }
+      throw failure;
+    }
+  };
+}
