@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Integration tests start real PostgreSQL clusters and servers; two cores are shared.
     pool: 'forks',
     maxWorkers: 2,

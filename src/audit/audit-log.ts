@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { GENESIS_HASH } from './migrations.ts';
 import type { AuditEntry, AuditRecord, AuditTables, AuditVerification } from './schema.ts';
 

@@ -73,4 +73,42 @@ export const identityMigrations: MigrationSet = {
       `.execute(db);
     },
   },
+  '2026-11-26T1802-identity-credential-function': {
+    // Every API call resolves its credential to a user, groups and grants. As a PL/pgSQL function the
+    // query's plan is cached per connection instead of being planned again on each request.
+    async up(db: Kysely<any>) {
+      await sql`
+        CREATE FUNCTION identity_credential(kind text, credential uuid)
+        RETURNS TABLE (credential_id uuid, secret_hash bytea, expires_at timestamptz, revoked_at timestamptz,
+                       last_used_at timestamptz, csrf_token text, user_id uuid, username text,
+                       is_disabled boolean, groups text[], grants json)
+        LANGUAGE plpgsql STABLE AS $$
+        DECLARE
+          found_user uuid;
+        BEGIN
+          IF kind = 'token' THEN
+            RETURN QUERY SELECT t.id, t.secret_hash, t.expires_at, t.revoked_at, t.last_used_at, NULL::text,
+                                u.id, u.username, u.is_disabled, NULL::text[], NULL::json
+              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = credential;
+          ELSE
+            RETURN QUERY SELECT s.id, s.secret_hash, s.expires_at, NULL::timestamptz, NULL::timestamptz, s.csrf_token,
+                                u.id, u.username, u.is_disabled, NULL::text[], NULL::json
+              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = credential;
+          END IF;
+        END $$;
+
+        CREATE FUNCTION identity_user_access(member uuid, OUT groups text[], OUT grants json)
+        LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+          SELECT coalesce(array_agg(g.name ORDER BY g.name), '{}') INTO groups
+            FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = member;
+          SELECT coalesce(json_agg(json_build_object('role', rb.role, 'scopeKind', rb.scope_kind,
+                   'environment', rb.environment, 'viaGroup', g.name)), '[]') INTO grants
+            FROM role_bindings rb LEFT JOIN groups g ON rb.subject_kind = 'group' AND g.id = rb.subject_id
+           WHERE (rb.subject_kind = 'user' AND rb.subject_id = member)
+              OR (rb.subject_kind = 'group' AND rb.subject_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.user_id = member));
+        END $$;
+      `.execute(db);
+    },
+  },
 };

@@ -103,6 +103,8 @@ export function identityRoutes(options: IdentityRouteOptions): AnyRoute[] {
       response: Session,
       successStatus: 200,
       rateLimit: loginLimit,
+      // A failed attempt must count even though the request fails, so no request-wide transaction.
+      transaction: false,
       audit: { action: 'auth.login', target: ({ body }) => `user:${body?.username ?? 'unknown'}` },
       async handler(context) {
         const { username, password } = context.input.body;
@@ -140,6 +142,7 @@ export function identityRoutes(options: IdentityRouteOptions): AnyRoute[] {
       }),
       response: z.object({ token: ApiToken, value: z.string(), username: z.string() }),
       rateLimit: loginLimit,
+      transaction: false,
       audit: { action: 'auth.token', target: ({ body }) => `user:${body?.username ?? 'unknown'}` },
       async handler(context) {
         const { username, password, name, expiresInDays } = context.input.body;

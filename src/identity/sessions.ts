@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Principal, randomToken, UnauthenticatedError } from '../core/index.ts';
 import { issueCredential, parseCredential, secretMatches } from './credentials.ts';
-import { loadSessionCredential, toPrincipal } from './principal.ts';
+import { loadCredential, toPrincipal } from './principal.ts';
 import type { IdentityTables } from './schema.ts';
 
 type Db = Kysely<IdentityTables>;
@@ -55,7 +55,7 @@ export async function authenticateSession(
   now: Date,
 ): Promise<{ principal: Principal; csrfToken: string; expiresAt: Date }> {
   const parsed = parseCredential(SESSION_PREFIX, cookieValue);
-  const row = parsed ? await loadSessionCredential(db, parsed.id) : undefined;
+  const row = parsed ? await loadCredential(db, 'session', parsed.id) : undefined;
   if (!parsed || !row || !secretMatches(parsed.secret, row.secret_hash)) {
     throw new UnauthenticatedError('The session is not valid; log in again');
   }

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { ConflictError, NotFoundError, type Principal, UnauthenticatedError } from '../core/index.ts';
 import { issueCredential, parseCredential, secretMatches, TOKEN_PREFIX } from './credentials.ts';
-import { loadTokenCredential, toPrincipal } from './principal.ts';
+import { loadCredential, toPrincipal } from './principal.ts';
 import type { ApiToken, IdentityTables } from './schema.ts';
 
 type Db = Kysely<IdentityTables>;
@@ -89,7 +89,7 @@ export async function revokeApiToken(db: Db, userId: string, tokenId: string): P
  */
 export async function authenticateToken(db: Db, value: string, now: Date): Promise<Principal> {
   const parsed = parseCredential(TOKEN_PREFIX, value);
-  const row = parsed ? await loadTokenCredential(db, parsed.id) : undefined;
+  const row = parsed ? await loadCredential(db, 'token', parsed.id) : undefined;
   if (!parsed || !row || !secretMatches(parsed.secret, row.secret_hash)) {
     throw new UnauthenticatedError('The API token is not valid');
   }
@@ -97,14 +97,13 @@ export async function authenticateToken(db: Db, value: string, now: Date): Promi
   if (row.expires_at && row.expires_at <= now) throw new UnauthenticatedError('The API token has expired');
   if (row.is_disabled) throw new UnauthenticatedError(`User "${row.username}" is disabled`);
   // Recording use costs a write; once a minute per token is enough to answer "is it still used?".
-  void db
-    .updateTable('api_tokens')
-    .set({ last_used_at: now })
-    .where('id', '=', row.credential_id)
-    .where((eb) =>
-      eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', new Date(now.getTime() - 60_000))]),
-    )
-    .execute()
-    .catch(() => undefined);
+  if (!row.last_used_at || row.last_used_at.getTime() < now.getTime() - 60_000) {
+    void db
+      .updateTable('api_tokens')
+      .set({ last_used_at: now })
+      .where('id', '=', row.credential_id)
+      .execute()
+      .catch(() => undefined);
+  }
   return toPrincipal(row, 'token');
 }

@@ -45,8 +45,20 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 const CONSOLE_MISSING = `<!doctype html><meta charset="utf-8"><title>Slipway</title>
 <p>The Slipway console has not been built. Run <code>npm run build</code> in the Slipway checkout, then reload.</p>`;
 
+/** A route as Fastify registered it (including plugin routes such as static files). */
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+
+/** The built app and every route it answers. */
+export interface BuiltApp {
+  readonly app: FastifyInstance;
+  readonly registeredRoutes: readonly RegisteredRoute[];
+}
+
 /** Builds the Fastify app: plugins, error handling, metrics, every route, and the console. */
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   const app = Fastify({
     loggerInstance: options.logger,
     trustProxy: options.trustProxy ?? false,
@@ -61,6 +73,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  const registeredRoutes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) registeredRoutes.push({ method, url: route.url });
+  });
 
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, { global: false });
@@ -149,5 +166,5 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(404).send(errorBody(failure, String(request.id)));
   });
 
-  return app;
+  return { app, registeredRoutes };
 }

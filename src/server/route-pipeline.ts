@@ -105,11 +105,15 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
     const audit: { target?: string; details?: Record<string, unknown>; actor?: string } = {};
     let authentication: Authentication | undefined;
     try {
-      authentication = await authenticateRequest(
-        deps.store.db,
-        { authorization: request.headers.authorization, sessionCookie: request.cookies?.[SESSION_COOKIE] },
-        deps.clock.now(),
-      );
+      const credentials = {
+        authorization: request.headers.authorization,
+        sessionCookie: request.cookies?.[SESSION_COOKIE],
+      };
+      authentication =
+        route.access === 'public'
+          ? // A public route needs nobody; a stale cookie or a foreign bearer token (a scrape token) must not block it.
+            await authenticateRequest(deps.store.db, credentials, deps.clock.now()).catch(() => undefined)
+          : await authenticateRequest(deps.store.db, credentials, deps.clock.now());
       const principal = authentication?.principal;
       if (route.access !== 'public' && !principal) throw new UnauthenticatedError();
       // A cookie rides along on every request a browser makes; a write must prove it came from our console.

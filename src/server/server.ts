@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { appendAudit } from '../audit/index.ts';
 import {
+  type AnyRoute,
   type Clock,
   createLogger,
   type Logger,
@@ -14,7 +15,7 @@ import {
 import { ensureBootstrapAdmin, sweepExpiredSessions } from '../identity/index.ts';
 import { JobQueue, type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
 import { inTransaction, lockDataDir, migrateToLatest, openStore, type Store } from '../store/index.ts';
-import { buildApp } from './app.ts';
+import { buildApp, type RegisteredRoute } from './app.ts';
 import type { ServerConfig } from './config.ts';
 import { createServerMetrics } from './metrics.ts';
 import { MODULE_MIGRATIONS, moduleRoutes } from './modules.ts';
@@ -29,6 +30,10 @@ export interface RunningServer {
   readonly store: Store;
   readonly queue: JobQueue;
   readonly app: FastifyInstance;
+  /** The route definitions this server serves. */
+  readonly routes: readonly AnyRoute[];
+  /** Every method and URL Fastify answers, including plugin routes (static files). */
+  readonly registeredRoutes: readonly RegisteredRoute[];
   /** Set when this start created the first administrator with a generated password. */
   readonly generatedAdminPassword?: string;
   /** Milliseconds from the call to listening. */
@@ -136,7 +141,7 @@ export async function startServer(
       config.tlsCert && config.tlsKey
         ? { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) }
         : undefined;
-    const app = await buildApp({
+    const { app, registeredRoutes } = await buildApp({
       store,
       routes: allRoutes,
       clock,
@@ -163,6 +168,8 @@ export async function startServer(
       store,
       queue,
       app,
+      routes: allRoutes,
+      registeredRoutes,
       startMs,
       ...(bootstrap.created && bootstrap.generatedPassword
         ? { generatedAdminPassword: bootstrap.generatedPassword }

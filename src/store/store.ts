@@ -111,6 +111,9 @@ async function ensureAppDatabase(cluster: PostgresCluster, appPassword: string):
   }
 }
 
+/** Data directories this process holds (a pid file alone cannot tell two servers in one process apart). */
+const HELD_DATA_DIRS = new Set<string>();
+
 /**
  * Takes the data directory for this process: one control plane per embedded data directory.
  * Returns a function that releases it.
@@ -120,7 +123,12 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
   const path = join(resolve(dataDir), 'server.pid');
   await mkdir(resolve(dataDir), { recursive: true, mode: 0o711 });
   const existing = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-  if (Number.isInteger(existing) && existing > 0 && existing !== process.pid && isAlive(existing)) {
+  const heldHere = existing === process.pid && HELD_DATA_DIRS.has(path);
+  if (
+    Number.isInteger(existing) &&
+    existing > 0 &&
+    (heldHere || (existing !== process.pid && isAlive(existing)))
+  ) {
     throw new ConflictError(
       `Cannot use data directory "${resolve(dataDir)}": Slipway server ${existing} is using it`,
       {
@@ -130,7 +138,9 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     );
   }
   await writeFile(path, `${process.pid}\n`, { mode: 0o644 });
+  HELD_DATA_DIRS.add(path);
   return async () => {
+    HELD_DATA_DIRS.delete(path);
     await rm(path, { force: true });
   };
 }
