@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestServer, TEST_USER_PASSWORD, type TestServer } from '../src/server/testing.ts';
@@ -96,6 +97,23 @@ async function confirm(buttonName: string): Promise<void> {
   await page.getByRole('dialog').getByRole('button', { name: buttonName }).click();
 }
 
+/**
+ * Makes an account wait as if it had failed too often. Reaching the server's backoff through real
+ * failures takes seconds of waiting per step, so the test sets the lock in the identity table.
+ */
+async function lockAccount(username: string, seconds: number): Promise<void> {
+  const client = new pg.Client({ connectionString: server.postgres.url });
+  await client.connect();
+  try {
+    await client.query(
+      `UPDATE users SET failed_logins = 9, locked_until = now() + make_interval(secs => $2) WHERE username = $1`,
+      [username, seconds],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
 function row(text: string): Locator {
   return page.getByRole('row').filter({ hasText: text });
 }
@@ -110,6 +128,17 @@ describe('console (Chromium)', () => {
     await alert.getByText('Check both and try again').waitFor();
     expect(await page.getByLabel('Password', { exact: true }).inputValue()).toBe('');
     await snap('01-login-failed');
+  });
+
+  test('a locked account shows how long to wait, with the hint', async () => {
+    await server.userWithRoles('lou', ['viewer@platform']);
+    await lockAccount('lou', 300);
+    await logIn('lou', TEST_USER_PASSWORD);
+
+    const alert = page.getByRole('alert');
+    await alert.getByText(/^Cannot log in yet: too many failed attempts; try again in \d+ s$/).waitFor();
+    await alert.getByText('Wait, then log in with the right password').waitFor();
+    await snap('01-login-locked');
   });
 
   test('the administrator logs in and sees the overview', async () => {

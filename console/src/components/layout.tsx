@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect } from 'react';
+import { type ReactNode, useEffect, useRef } from 'react';
 import { canSee, describeAccess, findEntry, visibleSections } from '../navigation.ts';
 import { Link, usePath } from '../router.tsx';
 import { useSession } from '../session.tsx';
@@ -14,9 +14,18 @@ export function Layout() {
   const allowed = entry ? canSee(entry, whoami.grants) : false;
   const loggingOut = useAction(logout);
 
+  const main = useRef<HTMLElement>(null);
+  const shownPath = useRef(path);
+
   useEffect(() => {
     document.title = `${entry?.label ?? 'Page not found'} · Slipway`;
   }, [entry]);
+  useEffect(() => {
+    // After a page change, start keyboard and screen-reader users at the new page, not at the old link.
+    if (shownPath.current === path) return;
+    shownPath.current = path;
+    main.current?.focus();
+  }, [path]);
 
   let content: ReactNode;
   if (!entry) {
@@ -78,7 +87,7 @@ export function Layout() {
             </div>
           ))}
         </nav>
-        <main id="main" className="content" tabIndex={-1}>
+        <main id="main" className="content" tabIndex={-1} ref={main}>
           {content}
         </main>
       </div>

@@ -116,7 +116,7 @@ export function AuditPage() {
           </button>
           {shown && shown.length > 0 ? (
             <span className="muted">
-              Entries #{shown[0]?.id} to #{oldestShown}
+              {`Showing ${shown.length} ${shown.length === 1 ? 'entry' : 'entries'}, #${oldestShown} to #${shown[0]?.id}`}
             </span>
           ) : null}
         </nav>

@@ -31,9 +31,7 @@ export function LoginPage({ onLogin, notice }: LoginPageProps) {
   return (
     <main className="center-page">
       <div className="login-card">
-        <h1>
-          <span className="brand">Slipway</span> console
-        </h1>
+        <h1>Log in to Slipway</h1>
         <p className="page-description">Log in with your Slipway username and password.</p>
         {notice && !login.error ? (
           <p className="message message-info" role="status">

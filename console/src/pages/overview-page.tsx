@@ -112,7 +112,7 @@ function ComponentFact({ name, value }: { readonly name: string; readonly value:
     Object.values(value).every((flag) => typeof flag === 'boolean');
   return (
     <>
-      <dt>{name}</dt>
+      <dt>{name.charAt(0).toUpperCase() + name.slice(1)}</dt>
       <dd>
         {isFlagMap
           ? Object.entries(value as Record<string, boolean>)

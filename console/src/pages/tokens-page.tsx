@@ -25,7 +25,8 @@ export function TokensPage() {
       description={
         <>
           Personal API tokens let the CLI and scripts act as you: pass one with <code>--token</code>, in{' '}
-          <code>SLIPWAY_TOKEN</code>, or as <code>Authorization: Bearer …</code>. A token holds your roles.
+          <code>SLIPWAY_TOKEN</code>, or as <code>Authorization: Bearer TOKEN</code>. A token holds your
+          roles.
         </>
       }
     >
