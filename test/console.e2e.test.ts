@@ -97,21 +97,39 @@ async function confirm(buttonName: string): Promise<void> {
   await page.getByRole('dialog').getByRole('button', { name: buttonName }).click();
 }
 
+/** Runs SQL statements in one transaction against the test server's database. */
+async function inDatabase(statements: readonly (readonly [string, unknown[]?])[]): Promise<void> {
+  const client = new pg.Client({ connectionString: server.postgres.url });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    for (const [text, values] of statements) await client.query(text, values);
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * Makes an account wait as if it had failed too often. Reaching the server's backoff through real
  * failures takes seconds of waiting per step, so the test sets the lock in the identity table.
  */
 async function lockAccount(username: string, seconds: number): Promise<void> {
-  const client = new pg.Client({ connectionString: server.postgres.url });
-  await client.connect();
-  try {
-    await client.query(
-      `UPDATE users SET failed_logins = 9, locked_until = now() + make_interval(secs => $2) WHERE username = $1`,
+  await inDatabase([
+    [
+      'UPDATE users SET failed_logins = 9, locked_until = now() + make_interval(secs => $2) WHERE username = $1',
       [username, seconds],
-    );
-  } finally {
-    await client.end();
-  }
+    ],
+  ]);
+}
+
+/** Edits an audit entry behind Slipway's back, as someone with database access could. */
+async function tamperWithAuditEntry(id: number, target: string): Promise<void> {
+  await inDatabase([
+    ['ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update'],
+    ['UPDATE audit_log SET target = $2 WHERE id = $1', [id, target]],
+    ['ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update'],
+  ]);
 }
 
 function row(text: string): Locator {
@@ -322,5 +340,24 @@ describe('console (Chromium)', () => {
     await row('laptop').getByText('revoked').waitFor();
     expect(await page.getByRole('textbox', { name: 'Token value', exact: true }).count()).toBe(0);
     expect((await fetch(`${server.url}/api/whoami`, asToken)).status).toBe(401);
+  });
+
+  test('Verify names an audit entry edited in the database, and shows it', async () => {
+    // given: an administrator on the audit page, and one entry edited behind Slipway's back
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await logIn('admin', server.adminPassword);
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    await tamperWithAuditEntry(3, 'user:mallory');
+    await open('Audit log');
+
+    // when
+    await page.getByRole('button', { name: 'Verify the chain' }).click();
+
+    // then
+    const result = page.getByTestId('verify-result');
+    await result.getByText('The chain is broken at entry #3 (edited)').waitFor();
+    await result.getByRole('button', { name: 'Show entry #3' }).click();
+    await page.locator('tr.row-marked').getByText('user:mallory').waitFor();
+    await snap('12-audit-broken');
   });
 });
