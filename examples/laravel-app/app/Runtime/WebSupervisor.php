@@ -157,8 +157,15 @@ final class WebSupervisor
             posix_setpgid(0, 0);
             fclose($pair[0]);
             $children = [];
-            while (($line = fgets($pair[1])) !== false) {
-                $children[] = (int) $line;
+            // Reads time out (default_socket_timeout); only the end of the stream counts.
+            stream_set_timeout($pair[1], 3600);
+            while (true) {
+                $line = fgets($pair[1]);
+                if ($line !== false) {
+                    $children[] = (int) $line;
+                } elseif (feof($pair[1])) {
+                    break;
+                }
             }
             foreach ($children as $child) {
                 if ($child > 0) {

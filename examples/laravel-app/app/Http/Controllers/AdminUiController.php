@@ -21,6 +21,9 @@ class AdminUiController extends Controller
         return response()->file($page, [
             'Content-Type' => 'text/html; charset=utf-8',
             'Cache-Control' => 'no-cache',
+            // AngularJS runs in CSP mode (ng-csp): no inline scripts, no eval.
+            'Content-Security-Policy' => "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            'X-Content-Type-Options' => 'nosniff',
         ]);
     }
 }

@@ -49,8 +49,9 @@ class OrganisationController extends Controller
         ]);
         $organisation->users_count = 0;
 
-        return (new OrganisationResource($organisation))->response()->setStatusCode(201)
-            ->header('Location', url("/api/organisations/{$organisation->id}"));
+        // No Location header: HAProxy 2.6 turns a FastCGI response carrying one into a 302
+        // (haproxy/haproxy#2865); the body holds the new id.
+        return (new OrganisationResource($organisation))->response()->setStatusCode(201);
     }
 
     /** GET /api/organisations/{id}: with user count and the latest analysis. */

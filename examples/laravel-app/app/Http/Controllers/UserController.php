@@ -38,8 +38,7 @@ class UserController extends Controller
         ]);
         SendWelcomeEmail::dispatch($user->id);
 
-        return (new UserResource($user))->response()->setStatusCode(201)
-            ->header('Location', url("/api/users/{$user->id}"));
+        return (new UserResource($user))->response()->setStatusCode(201);
     }
 
     /** GET /api/users/{id} */

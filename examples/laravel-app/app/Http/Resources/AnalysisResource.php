@@ -15,7 +15,7 @@ class AnalysisResource extends JsonResource
             'organisation_id' => $this->organisation_id,
             'analysis_run_id' => $this->analysis_run_id,
             'events_count' => $this->events_count,
-            'events_by_type' => (object) $this->events_by_type,
+            'events_by_type' => self::sortedTypes($this->events_by_type),
             'revenue_cents' => $this->revenue_cents,
             'users_seen' => $this->users_seen,
             'active_users' => $this->active_users,
@@ -28,6 +28,19 @@ class AnalysisResource extends JsonResource
             'duration_seconds' => $this->duration_seconds,
             'analysed_at' => $this->created_at?->toIso8601String(),
         ];
+    }
+
+    /**
+     * Types in alphabetical order (jsonb keeps its own key order), as an object even when empty.
+     *
+     * @param  array<string, int>|null  $types
+     */
+    private static function sortedTypes(?array $types): object
+    {
+        $types ??= [];
+        ksort($types);
+
+        return (object) $types;
     }
 
     /**
@@ -44,7 +57,7 @@ class AnalysisResource extends JsonResource
             'organisation_id' => (int) $row->id,
             'analysis_run_id' => $row->analysis_run_id === null ? null : (int) $row->analysis_run_id,
             'events_count' => (int) $row->events_count,
-            'events_by_type' => (object) json_decode($row->events_by_type, true),
+            'events_by_type' => self::sortedTypes(json_decode($row->events_by_type, true)),
             'revenue_cents' => (int) $row->revenue_cents,
             'users_seen' => (int) $row->users_seen,
             'active_users' => (int) $row->active_users,
