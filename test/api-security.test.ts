@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Role, roleRank } from '../src/core/index.ts';
 import { startTestServer, type TestServer } from '../src/server/testing.ts';
+import { MATRIX, type MatrixContext } from './role-matrix/index.ts';
 
 // The reviewed allow-list of routes anyone may call without credentials. Adding to it is a
 // security decision: say why next to the entry.
@@ -28,6 +29,10 @@ function concrete(url: string): string {
 }
 
 let t: TestServer;
+const context = (): MatrixContext => ({
+  admin: (method, path, body) => t.inject(method, path, { token: t.adminToken, body }),
+  server: t,
+});
 beforeAll(async () => {
   t = await startTestServer();
 });
@@ -89,154 +94,9 @@ describe('authentication is required everywhere but the allow-list', () => {
 });
 
 // ---- Role matrix ---------------------------------------------------------------------------
-// Each case: what the call needs, and how to make a fresh, valid request for it (so an allowed call
-// really succeeds rather than failing for another reason).
-interface Case {
-  readonly name: string;
-  readonly needs: { role: Role; scope: string };
-  readonly request: (n: number) => Promise<{ method: string; path: string; body?: unknown }>;
-}
-
+// Each module lists its role-guarded routes and a case per route in test/role-matrix/<module>.ts.
 const ROLES_UNDER_TEST: Role[] = ['viewer', 'developer', 'deployer', 'admin'];
 const SCOPES_UNDER_TEST = ['platform', 'environment:staging', 'environment:production'];
-
-function matrixCases(): Case[] {
-  const admin = (method: string, path: string, body?: unknown) =>
-    t.inject(method, path, { token: t.adminToken, body });
-  return [
-    {
-      name: 'list users',
-      needs: { role: 'viewer', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/users' }),
-    },
-    {
-      name: 'show user',
-      needs: { role: 'viewer', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/users/admin' }),
-    },
-    {
-      name: 'create user',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => ({
-        method: 'POST',
-        path: '/api/users',
-        body: { username: `made-${n}`, password: 'a-long-password-1' },
-      }),
-    },
-    {
-      name: 'disable user',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => {
-        await admin('POST', '/api/users', { username: `victim-${n}`, password: 'a-long-password-1' });
-        return { method: 'POST', path: `/api/users/victim-${n}/disable` };
-      },
-    },
-    {
-      name: 'set password',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => {
-        await admin('POST', '/api/users', { username: `pw-${n}`, password: 'a-long-password-1' });
-        return {
-          method: 'POST',
-          path: `/api/users/pw-${n}/password`,
-          body: { password: 'another-password-2' },
-        };
-      },
-    },
-    {
-      name: 'list groups',
-      needs: { role: 'viewer', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/groups' }),
-    },
-    {
-      name: 'create group',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => ({ method: 'POST', path: '/api/groups', body: { name: `group-${n}` } }),
-    },
-    {
-      name: 'delete group',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => {
-        await admin('POST', '/api/groups', { name: `doomed-${n}` });
-        return { method: 'DELETE', path: `/api/groups/doomed-${n}` };
-      },
-    },
-    {
-      name: 'add group member',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => {
-        await admin('POST', '/api/groups', { name: `team-${n}` });
-        return { method: 'POST', path: `/api/groups/team-${n}/members`, body: { username: 'admin' } };
-      },
-    },
-    {
-      name: 'list platform bindings',
-      needs: { role: 'viewer', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/role-bindings' }),
-    },
-    {
-      name: 'list staging bindings',
-      needs: { role: 'viewer', scope: 'environment:staging' },
-      request: async () => ({ method: 'GET', path: '/api/role-bindings?scope=environment:staging' }),
-    },
-    {
-      name: 'grant on the platform',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async (n) => {
-        await admin('POST', '/api/users', { username: `grantee-${n}`, password: 'a-long-password-1' });
-        return {
-          method: 'POST',
-          path: '/api/role-bindings',
-          body: { subject: `user:grantee-${n}`, role: 'viewer', scope: 'platform' },
-        };
-      },
-    },
-    {
-      name: 'grant on staging',
-      needs: { role: 'admin', scope: 'environment:staging' },
-      request: async (n) => {
-        await admin('POST', '/api/users', { username: `sgrantee-${n}`, password: 'a-long-password-1' });
-        return {
-          method: 'POST',
-          path: '/api/role-bindings',
-          body: { subject: `user:sgrantee-${n}`, role: 'deployer', scope: 'environment:staging' },
-        };
-      },
-    },
-    {
-      name: 'revoke on production',
-      needs: { role: 'admin', scope: 'environment:production' },
-      request: async (n) => {
-        await admin('POST', '/api/users', { username: `pgrantee-${n}`, password: 'a-long-password-1' });
-        await admin('POST', '/api/role-bindings', {
-          subject: `user:pgrantee-${n}`,
-          role: 'viewer',
-          scope: 'environment:production',
-        });
-        return {
-          method: 'POST',
-          path: '/api/role-bindings/revoke',
-          body: { subject: `user:pgrantee-${n}`, role: 'viewer', scope: 'environment:production' },
-        };
-      },
-    },
-    {
-      name: 'read audit',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/audit' }),
-    },
-    {
-      name: 'verify audit',
-      needs: { role: 'admin', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/audit/verify' }),
-    },
-    {
-      name: 'status',
-      needs: { role: 'viewer', scope: 'platform' },
-      request: async () => ({ method: 'GET', path: '/api/status' }),
-    },
-  ];
-}
 
 /** The rule under test, written independently of the implementation. */
 function expectedAllowed(held: { role: Role; scope: string }, needs: { role: Role; scope: string }): boolean {
@@ -246,26 +106,7 @@ function expectedAllowed(held: { role: Role; scope: string }, needs: { role: Rol
 
 describe('role matrix: each role on each scope', () => {
   test('every route with a role requirement is covered by the matrix', () => {
-    const covered = new Set([
-      'GET /api/users',
-      'GET /api/users/:username',
-      'POST /api/users',
-      'POST /api/users/:username/disable',
-      'POST /api/users/:username/enable',
-      'POST /api/users/:username/password',
-      'GET /api/groups',
-      'GET /api/groups/:name',
-      'POST /api/groups',
-      'DELETE /api/groups/:name',
-      'POST /api/groups/:name/members',
-      'DELETE /api/groups/:name/members/:username',
-      'GET /api/role-bindings',
-      'POST /api/role-bindings',
-      'POST /api/role-bindings/revoke',
-      'GET /api/audit',
-      'GET /api/audit/verify',
-      'GET /api/status',
-    ]);
+    const covered = new Set(MATRIX.flatMap((m) => m.covers));
     const withRoles = t.server.routes
       .filter((r) => typeof r.access === 'object')
       .map((r) => `${r.method} ${r.path}`);
@@ -283,7 +124,7 @@ describe('role matrix: each role on each scope', () => {
     const nobody = await t.userWithRoles('m-nobody', []);
     let n = 0;
     const failures: string[] = [];
-    for (const c of matrixCases()) {
+    for (const c of MATRIX.flatMap((m) => m.cases(context()))) {
       for (const holder of [...holders, { role: 'viewer' as Role, scope: 'none', token: nobody }]) {
         n += 1;
         const request = await c.request(n);
