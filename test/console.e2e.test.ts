@@ -342,9 +342,16 @@ describe('console (Chromium)', () => {
     expect((await fetch(`${server.url}/api/whoami`, asToken)).status).toBe(401);
   });
 
+  test('a session that ends on the server returns to the login page with a notice', async () => {
+    await context.clearCookies();
+    await nav().getByRole('link', { name: 'Users' }).click();
+
+    await page.getByRole('status').getByText('Your session has ended. Log in again to continue.').waitFor();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+  });
+
   test('Verify names an audit entry edited in the database, and shows it', async () => {
     // given: an administrator on the audit page, and one entry edited behind Slipway's back
-    await page.getByRole('button', { name: 'Log out' }).click();
     await logIn('admin', server.adminPassword);
     await page.getByRole('heading', { level: 1 }).waitFor();
     await tamperWithAuditEntry(3, 'user:mallory');
