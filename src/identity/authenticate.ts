@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { ForbiddenError, type Principal, UnauthenticatedError } from '../core/index.ts';
+import type { CredentialCache } from './credential-cache.ts';
 import type { IdentityTables } from './schema.ts';
 import { authenticateSession, SESSION_COOKIE } from './sessions.ts';
 import { authenticateToken } from './tokens.ts';
@@ -28,6 +29,7 @@ export async function authenticateRequest(
   db: Kysely<IdentityTables>,
   credentials: RequestCredentials,
   now: Date,
+  cache?: CredentialCache,
 ): Promise<Authentication | undefined> {
   if (credentials.authorization) {
     const match = /^Bearer\s+(\S+)$/i.exec(credentials.authorization);
@@ -36,10 +38,15 @@ export async function authenticateRequest(
         hint: 'Send "Authorization: Bearer <token>" with a token from `slipway tokens create`',
       });
     }
-    return { principal: await authenticateToken(db, match[1]!, now) };
+    return { principal: await authenticateToken(db, match[1]!, now, cache) };
   }
   if (credentials.sessionCookie) {
-    const { principal, csrfToken, expiresAt } = await authenticateSession(db, credentials.sessionCookie, now);
+    const { principal, csrfToken, expiresAt } = await authenticateSession(
+      db,
+      credentials.sessionCookie,
+      now,
+      cache,
+    );
     return { principal, session: { csrfToken, expiresAt } };
   }
   return undefined;

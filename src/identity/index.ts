@@ -6,6 +6,7 @@ export {
   checkCsrf,
   type RequestCredentials,
 } from './authenticate.ts';
+export { CredentialCache, type CredentialCacheOptions, IDENTITY_CHANNEL } from './credential-cache.ts';
 export { addGroupMember, createGroup } from './groups.ts';
 export { BOOTSTRAP_ADMIN, checkLogin, ensureBootstrapAdmin } from './login.ts';
 export { identityMigrations } from './migrations.ts';

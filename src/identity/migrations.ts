@@ -111,4 +111,30 @@ export const identityMigrations: MigrationSet = {
       `.execute(db);
     },
   },
+  '2026-11-26T1803-identity-change-notifications': {
+    // Replicas cache resolved credentials; these triggers tell every replica to drop its cache when
+    // anything that changes a credential's meaning is written, even by hand in SQL. Columns that
+    // only record activity (last_used_at, last_login_at, failed_logins) do not notify.
+    async up(db: Kysely<any>) {
+      await sql`
+        CREATE FUNCTION identity_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('slipway_identity', TG_TABLE_NAME);
+          RETURN NULL;
+        END $$;
+        CREATE TRIGGER users_changed AFTER UPDATE OF username, is_disabled, password_hash OR DELETE OR TRUNCATE
+          ON users FOR EACH STATEMENT EXECUTE FUNCTION identity_changed();
+        CREATE TRIGGER api_tokens_changed AFTER UPDATE OF user_id, secret_hash, expires_at, revoked_at OR DELETE OR TRUNCATE
+          ON api_tokens FOR EACH STATEMENT EXECUTE FUNCTION identity_changed();
+        CREATE TRIGGER sessions_changed AFTER UPDATE OF user_id, secret_hash, expires_at, csrf_token OR DELETE OR TRUNCATE
+          ON sessions FOR EACH STATEMENT EXECUTE FUNCTION identity_changed();
+        CREATE TRIGGER groups_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+          ON groups FOR EACH STATEMENT EXECUTE FUNCTION identity_changed();
+        CREATE TRIGGER group_members_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+          ON group_members FOR EACH STATEMENT EXECUTE FUNCTION identity_changed();
+        CREATE TRIGGER role_bindings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+          ON role_bindings FOR EACH STATEMENT EXECUTE FUNCTION identity_changed();
+      `.execute(db);
+    },
+  },
 };

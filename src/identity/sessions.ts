@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Principal, randomToken, UnauthenticatedError } from '../core/index.ts';
+import type { CredentialCache } from './credential-cache.ts';
 import { issueCredential, parseCredential, secretMatches } from './credentials.ts';
 import { loadCredential, toPrincipal } from './principal.ts';
 import type { IdentityTables } from './schema.ts';
@@ -53,9 +54,13 @@ export async function authenticateSession(
   db: Db,
   cookieValue: string,
   now: Date,
+  cache?: CredentialCache,
 ): Promise<{ principal: Principal; csrfToken: string; expiresAt: Date }> {
   const parsed = parseCredential(SESSION_PREFIX, cookieValue);
-  const row = parsed ? await loadCredential(db, 'session', parsed.id) : undefined;
+  const load = () => loadCredential(db, 'session', parsed!.id);
+  const row = parsed
+    ? await (cache ? cache.load(`session:${parsed.id}`, load, now.getTime()) : load())
+    : undefined;
   if (!parsed || !row || !secretMatches(parsed.secret, row.secret_hash)) {
     throw new UnauthenticatedError('The session is not valid; log in again');
   }

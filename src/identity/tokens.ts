@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { ConflictError, NotFoundError, type Principal, UnauthenticatedError } from '../core/index.ts';
+import type { CredentialCache } from './credential-cache.ts';
 import { issueCredential, parseCredential, secretMatches, TOKEN_PREFIX } from './credentials.ts';
 import { loadCredential, toPrincipal } from './principal.ts';
 import type { ApiToken, IdentityTables } from './schema.ts';
@@ -87,9 +88,16 @@ export async function revokeApiToken(db: Db, userId: string, tokenId: string): P
  * Resolves a presented bearer token to its principal.
  * @throws UnauthenticatedError when the token is unknown, wrong, revoked, expired or its user disabled
  */
-export async function authenticateToken(db: Db, value: string, now: Date): Promise<Principal> {
+export async function authenticateToken(
+  db: Db,
+  value: string,
+  now: Date,
+  cache?: CredentialCache,
+): Promise<Principal> {
   const parsed = parseCredential(TOKEN_PREFIX, value);
-  const row = parsed ? await loadCredential(db, 'token', parsed.id) : undefined;
+  const key = `token:${parsed?.id}`;
+  const load = () => loadCredential(db, 'token', parsed!.id);
+  const row = parsed ? await (cache ? cache.load(key, load, now.getTime()) : load()) : undefined;
   if (!parsed || !row || !secretMatches(parsed.secret, row.secret_hash)) {
     throw new UnauthenticatedError('The API token is not valid');
   }
@@ -97,7 +105,10 @@ export async function authenticateToken(db: Db, value: string, now: Date): Promi
   if (row.expires_at && row.expires_at <= now) throw new UnauthenticatedError('The API token has expired');
   if (row.is_disabled) throw new UnauthenticatedError(`User "${row.username}" is disabled`);
   // Recording use costs a write; once a minute per token is enough to answer "is it still used?".
-  if (!row.last_used_at || row.last_used_at.getTime() < now.getTime() - 60_000) {
+  const due = cache
+    ? cache.dueForUseWrite(key, row, now.getTime())
+    : !row.last_used_at || row.last_used_at.getTime() < now.getTime() - 60_000;
+  if (due) {
     void db
       .updateTable('api_tokens')
       .set({ last_used_at: now })

@@ -13,6 +13,7 @@ import {
   NotFoundError,
   type SlipwayError,
 } from '../core/index.ts';
+import type { CredentialCache } from '../identity/index.ts';
 import type { Store } from '../store/index.ts';
 import { errorBody, fromFastifyError } from './http-errors.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -29,6 +30,7 @@ export interface AppOptions {
   readonly consoleDir?: string;
   readonly trustProxy?: boolean;
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  readonly credentialCache?: CredentialCache;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -39,7 +41,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
   'content-security-policy':
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 };
 
 const CONSOLE_MISSING = `<!doctype html><meta charset="utf-8"><title>Slipway</title>
@@ -132,7 +134,11 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
       ...(route.rateLimit
         ? { config: { rateLimit: { max: route.rateLimit.max, timeWindow: route.rateLimit.windowMs } } }
         : {}),
-      handler: routeHandler(route, { store: options.store, clock: options.clock }),
+      handler: routeHandler(route, {
+        store: options.store,
+        clock: options.clock,
+        ...(options.credentialCache ? { credentialCache: options.credentialCache } : {}),
+      }),
     });
   }
 

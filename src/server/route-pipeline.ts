@@ -16,6 +16,7 @@ import {
   type Authentication,
   authenticateRequest,
   authorize,
+  type CredentialCache,
   checkCsrf,
   SESSION_COOKIE,
 } from '../identity/index.ts';
@@ -26,6 +27,8 @@ import { fromFastifyError } from './http-errors.ts';
 export interface PipelineDeps {
   readonly store: Store;
   readonly clock: Clock;
+  /** Resolved credentials, invalidated across replicas by database notifications. */
+  readonly credentialCache?: CredentialCache;
 }
 
 interface FieldProblem {
@@ -112,8 +115,13 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
       authentication =
         route.access === 'public'
           ? // A public route needs nobody; a stale cookie or a foreign bearer token (a scrape token) must not block it.
-            await authenticateRequest(deps.store.db, credentials, deps.clock.now()).catch(() => undefined)
-          : await authenticateRequest(deps.store.db, credentials, deps.clock.now());
+            await authenticateRequest(
+              deps.store.db,
+              credentials,
+              deps.clock.now(),
+              deps.credentialCache,
+            ).catch(() => undefined)
+          : await authenticateRequest(deps.store.db, credentials, deps.clock.now(), deps.credentialCache);
       const principal = authentication?.principal;
       if (route.access !== 'public' && !principal) throw new UnauthenticatedError();
       // A cookie rides along on every request a browser makes; a write must prove it came from our console.
@@ -157,6 +165,9 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
             deps.clock.now(),
           );
       }
+      // This replica's own writes must be visible to its next call at once, without waiting for the
+      // database's notification to come back round.
+      if (mutating) deps.credentialCache?.clear();
       if (route.raw) return reply;
       if (route.response) {
         const checked = route.response.safeParse(result);

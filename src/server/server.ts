@@ -12,7 +12,7 @@ import {
   SLIPWAY_VERSION,
   SYSTEM_CLOCK,
 } from '../core/index.ts';
-import { ensureBootstrapAdmin, sweepExpiredSessions } from '../identity/index.ts';
+import { CredentialCache, ensureBootstrapAdmin, sweepExpiredSessions } from '../identity/index.ts';
 import { JobQueue, type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
 import { inTransaction, lockDataDir, migrateToLatest, openStore, type Store } from '../store/index.ts';
 import { buildApp, type RegisteredRoute } from './app.ts';
@@ -94,6 +94,10 @@ export async function startServer(
       return result;
     });
 
+    const credentialCache = new CredentialCache(store.pool, { logger });
+    await credentialCache.start();
+    cleanups.push(() => credentialCache.stop());
+
     const queue = await JobQueue.start(store.settings, { logger });
     cleanups.push(() => queue.stop());
     const loops: SingletonLoop[] = [
@@ -149,6 +153,7 @@ export async function startServer(
       metrics,
       consoleDir: resolve(config.consoleDir ?? join(PACKAGE_ROOT, 'console', 'dist')),
       trustProxy: config.trustProxy,
+      credentialCache,
       ...(https ? { https } : {}),
     });
     cleanups.push(() => app.close());
