@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type {} from '@fastify/cookie';
 import type { FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -48,6 +49,13 @@ export interface RouteContext<I> {
   readonly audit: { target?: string; details?: Record<string, unknown>; actor?: string };
   /** The console session behind the call, when it came with the session cookie. */
   readonly session?: { readonly csrfToken: string; readonly expiresAt: Date };
+  /** The request body exactly as received, for routes declaring `rawBody: 'buffer'` (webhook HMACs). */
+  readonly rawBody?: Buffer;
+  /**
+   * The unread request body, for routes declaring `rawBody: 'stream'` (uploads). Nothing has been
+   * read when the handler starts, so authentication and authorisation run before a byte is stored.
+   */
+  readonly bodyStream?: Readable;
   /** Throws ForbiddenError unless the caller holds `role` on `scope`. */
   authorize(role: Role, scope: Scope): void;
   /** The raw reply, for headers, cookies and streams. */
@@ -82,8 +90,17 @@ export interface RouteDefinition<
    * @default true for mutating methods
    */
   readonly transaction?: boolean;
-  /** Route-specific limit on the request body, in bytes. @default 1 MiB */
+  /**
+   * Route-specific limit on the request body, in bytes; with `rawBody: 'stream'` the handler
+   * enforces it while reading. @default 1 MiB
+   */
   readonly bodyLimit?: number;
+  /**
+   * Hands the handler the body as received instead of parsed JSON, whatever its content type:
+   * `'buffer'` reads it whole (up to `bodyLimit`) into `context.rawBody`; `'stream'` passes the unread
+   * stream as `context.bodyStream`. Such a route declares no `body` schema.
+   */
+  readonly rawBody?: 'buffer' | 'stream';
   /** Requests allowed per source address in a window (login-style routes). */
   readonly rateLimit?: { readonly max: number; readonly windowMs: number };
   /** When true, the handler writes the reply itself (streams, files) and returns undefined. */

@@ -32,13 +32,13 @@ export async function authenticateRequest(
   cache?: CredentialCache,
 ): Promise<Authentication | undefined> {
   if (credentials.authorization) {
-    const match = /^Bearer\s+(\S+)$/i.exec(credentials.authorization);
-    if (!match) {
+    const token = tokenOfAuthorization(credentials.authorization);
+    if (token === undefined) {
       throw new UnauthenticatedError('The Authorization header is not a bearer token', {
         hint: 'Send "Authorization: Bearer <token>" with a token from `slipway tokens create`',
       });
     }
-    return { principal: await authenticateToken(db, match[1]!, now, cache) };
+    return { principal: await authenticateToken(db, token, now, cache) };
   }
   if (credentials.sessionCookie) {
     const { principal, csrfToken, expiresAt } = await authenticateSession(
@@ -50,6 +50,22 @@ export async function authenticateRequest(
     return { principal, session: { csrfToken, expiresAt } };
   }
   return undefined;
+}
+
+/**
+ * The API token an Authorization header carries: "Bearer <token>", or HTTP Basic with the token as
+ * the password, which is how clients that only speak Basic send it (apt's auth.conf). The Basic user
+ * name is not checked: the token alone says who calls. Undefined for any other form.
+ */
+export function tokenOfAuthorization(header: string): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(header);
+  if (bearer) return bearer[1]!;
+  const basic = /^Basic\s+([A-Za-z0-9+/]+={0,2})$/i.exec(header);
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  // A Basic header without a password carries no token; it is refused like any malformed one.
+  return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined;
 }
 
 /**

@@ -123,11 +123,16 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
     return reply.code(failure.httpStatus).send(errorBody(failure, String(request.id)));
   });
 
-  for (const route of options.routes) {
+  const addRoute = (scope: FastifyInstance, route: AnyRoute) => {
     if (route.method !== 'GET' && !route.audit) {
       throw new Error(`Route ${route.method} ${route.path} changes state but declares no audit action`);
     }
-    app.route({
+    if (route.rawBody && route.body) {
+      throw new Error(
+        `Route ${route.method} ${route.path} takes a raw body and cannot declare a body schema`,
+      );
+    }
+    scope.route({
       method: route.method,
       url: route.path,
       bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -140,7 +145,20 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
         ...(options.credentialCache ? { credentialCache: options.credentialCache } : {}),
       }),
     });
-  }
+  };
+  for (const route of options.routes) if (!route.rawBody) addRoute(app, route);
+  // Raw-body routes live in scopes of their own whose content-type parsers take any body as it came:
+  // whole, for signatures computed over the exact bytes; or unread, for uploads streamed to disk.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    for (const route of options.routes) if (route.rawBody === 'buffer') addRoute(scope, route);
+  });
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    for (const route of options.routes) if (route.rawBody === 'stream') addRoute(scope, route);
+  });
 
   const consoleDir = options.consoleDir;
   const hasConsole = consoleDir !== undefined && existsSync(join(consoleDir, 'index.html'));

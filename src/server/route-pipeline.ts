@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { type AuditRecord, appendAudit } from '../audit/index.ts';
@@ -65,7 +66,8 @@ export function parseInput(route: AnyRoute, request: FastifyRequest): { body: an
   };
   const params = parsePart('params', route.params, request.params);
   const query = parsePart('query', route.query, request.query);
-  const body = parsePart('body', route.body, request.body);
+  // A raw body is the handler's to read (rawBody / bodyStream), not a value to validate here.
+  const body = route.rawBody ? undefined : parsePart('body', route.body, request.body);
   if (problems.length > 0) {
     const shown = problems
       .slice(0, 5)
@@ -97,6 +99,18 @@ function auditRecord(
     requestId: String(request.id),
     details: audit.details ?? null,
   };
+}
+
+/** The body as received, for routes that declare `rawBody`. */
+function rawBodyOf(route: AnyRoute, request: FastifyRequest): { rawBody?: Buffer; bodyStream?: Readable } {
+  if (route.rawBody === 'buffer') {
+    return { rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0) };
+  }
+  if (route.rawBody === 'stream') {
+    // A request without a body never reaches the content-type parser; its stream is then empty.
+    return { bodyStream: request.body instanceof Readable ? request.body : request.raw };
+  }
+  return {};
 }
 
 /** Builds the Fastify handler that runs a route: authenticate, validate, authorise, handle, audit. */
@@ -147,6 +161,7 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
           ...(authentication?.session ? { session: authentication.session } : {}),
           authorize: (role: Role, scope: Scope) => authorize(principal, role, scope),
           reply,
+          ...rawBodyOf(route, request),
         });
 
       let result: unknown;
