@@ -19,6 +19,12 @@ return [
             'prefix_indexes' => true,
             'schema' => env('DB_SCHEMA', 'public'),
             'sslmode' => env('DB_SSLMODE', 'prefer'),
+            // One connection per php-fpm worker, reused across requests: a new PostgreSQL
+            // connection (with SCRAM authentication) costs more than most requests. PDO rolls
+            // back a transaction a request leaves open, and reconnects when the server went away.
+            'options' => [
+                PDO::ATTR_PERSISTENT => (bool) env('DB_PERSISTENT', true),
+            ],
         ],
 
     ],

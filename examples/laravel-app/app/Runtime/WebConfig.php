@@ -220,7 +220,10 @@ final class WebConfig
             '    docroot '.$public,
             '    index index.php',
             '    log-stderr global',
-            '    option keep-conn',
+            // A php-fpm worker serves one connection at a time and stays tied to it while it
+            // is open: kept-alive idle connections would hold workers hostage and stall new
+            // requests in the socket backlog. Each request gets its own connection instead.
+            '    no option keep-conn',
             '    set-param SCRIPT_FILENAME '.$public.'/index.php',
             '    set-param SCRIPT_NAME /index.php',
             '    pass-header Authorization',
@@ -229,7 +232,7 @@ final class WebConfig
             'fcgi-app assets',
             '    docroot '.$public,
             '    log-stderr global',
-            '    option keep-conn',
+            '    no option keep-conn',
             '    set-param SCRIPT_FILENAME '.$public.'/asset.php',
             '    set-param SCRIPT_NAME /asset.php',
             '',
