@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { SLIPWAY_VERSION, toSlipwayError } from '../core/index.ts';
+import { SLIPWAY_VERSION, SlipwayError, toSlipwayError } from '../core/index.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerIdentityCommands } from './commands/identity.ts';
@@ -41,8 +41,10 @@ async function main(argv: string[]): Promise<void> {
     if (error instanceof CommanderError) process.exit(error.exitCode);
     const failure = toSlipwayError(error);
     const verbose = argv.includes('--verbose');
-    process.stderr.write(`Error: ${failure.message}\n`);
-    if (failure.hint) process.stderr.write(`${failure.hint}\n`);
+    const local = !(error instanceof SlipwayError); // failed here, not on the server
+    process.stderr.write(`Error: ${local && error instanceof Error ? error.message : failure.message}\n`);
+    const hint = local ? 'Run the command again with --verbose to see where it failed' : failure.hint;
+    if (hint) process.stderr.write(`${hint}\n`);
     if (failure.details !== undefined && (verbose || failure.code === 'INVALID_INPUT')) {
       process.stderr.write(`${JSON.stringify(failure.details, null, 2)}\n`);
     }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +25,7 @@ async function portIsFree(port: number): Promise<boolean> {
 
 /** The demo administrator's password: kept in the data directory so every demo start can show it. */
 async function demoAdminPassword(dataDir: string): Promise<string> {
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
   const path = join(dataDir, 'demo-admin-password');
   const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
   if (existing) return existing;
