@@ -10,6 +10,10 @@
  *   APP_EVENTS_CACHE: Laravel's own overrides for bootstrap/cache files.
  */
 
+// Stack traces in logs never show function arguments: the PDO constructor's
+// include the database password. (Debian's php.ini sets it too; hosts vary.)
+ini_set('zend.exception_ignore_args', '1');
+
 $app = new Illuminate\Foundation\Application(
     dirname(__DIR__)
 );
