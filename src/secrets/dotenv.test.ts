@@ -3,6 +3,9 @@ import { describe, expect, test } from 'vitest';
 import { parseDotenv, quoteDotenvValue, serializeDotenv } from './dotenv.ts';
 import { DotenvParseError } from './errors.ts';
 
+/** `${` spelled so that neither a reader nor the linter takes it for a template placeholder. */
+const REF = '$' + '{';
+
 const pairs = (text: string) => parseDotenv(text).entries.map(({ name, value }) => [name, value]);
 
 describe('parseDotenv()', () => {
@@ -52,12 +55,12 @@ describe('parseDotenv()', () => {
     ]);
   });
 
-  test('warns about ${…} references and keeps them as written', () => {
-    const result = parseDotenv('A=${HOME}/x\nB="${A}"\nC=\'${A}\'');
-    expect(pairs('A=${HOME}/x')).toStrictEqual([['A', '${HOME}/x']]);
+  test('warns about variable references and keeps them as written', () => {
+    const result = parseDotenv(`A=${REF}HOME}/x\nB="${REF}A}"\nC='${REF}A}'`);
+    expect(pairs(`A=${REF}HOME}/x`)).toStrictEqual([['A', `${REF}HOME}/x`]]);
     expect(result.warnings).toStrictEqual([
-      'line 1: A contains a ${…} reference; it is kept as written',
-      'line 2: B contains a ${…} reference; it is kept as written',
+      `line 1: A contains a ${REF}…} reference; it is kept as written`,
+      `line 2: B contains a ${REF}…} reference; it is kept as written`,
     ]);
   });
 
@@ -84,7 +87,7 @@ describe('quoteDotenvValue()', () => {
     ["it's", '"it\'s"'],
     ['say "hi"', '"say \\"hi\\""'],
     ['two\nlines', '"two\\nlines"'],
-    ['back\\slash "and" ${X}', '"back\\\\slash \\"and\\" \\${X}"'],
+    [`back\\slash "and" ${REF}X}`, `"back\\\\slash \\"and\\" \\${REF}X}"`],
   ])('%j is written as %s', (value, written) => {
     expect(quoteDotenvValue(value)).toBe(written);
   });
@@ -116,7 +119,7 @@ const tricky = fc.constantFrom(
   'é',
   '😀',
   'export ',
-  '${A}',
+  `${REF}A}`,
   '\\n',
 );
 const value = fc.oneof(

@@ -54,7 +54,7 @@ describe('renderLaravelEnv()', () => {
       '\t',
       'é',
       '😀',
-      '${APP_KEY}',
+      `${'$'}{APP_KEY}`,
       '\\n',
       '="',
     );
