@@ -7,7 +7,9 @@ let t: TestServer;
 let replica: RunningServer;
 beforeAll(async () => {
   t = await startTestServer();
-  replica = await startServer(loadServerConfig({ databaseUrl: t.postgres.url, port: 0, logLevel: 'silent' }, {}));
+  replica = await startServer(
+    loadServerConfig({ databaseUrl: t.postgres.url, port: 0, logLevel: 'silent' }, {}),
+  );
 });
 afterAll(async () => {
   await replica?.close();
@@ -28,24 +30,35 @@ async function eventually(check: () => Promise<boolean>): Promise<boolean> {
 
 describe('credential cache across replicas', () => {
   test('a token revoked on one replica is refused by the other at once', async () => {
-    const { token, value } = (await t.inject('POST', '/api/tokens', { token: t.adminToken, body: { name: 'shared' } })).json();
+    const { token, value } = (
+      await t.inject('POST', '/api/tokens', { token: t.adminToken, body: { name: 'shared' } })
+    ).json();
     expect((await onReplica('/api/whoami', value)).statusCode).toBe(200); // cached on the replica now
     await t.inject('DELETE', `/api/tokens/${token.id}`, { token: t.adminToken });
-    expect(await eventually(async () => (await onReplica('/api/whoami', value)).statusCode === 401)).toBe(true);
+    expect(await eventually(async () => (await onReplica('/api/whoami', value)).statusCode === 401)).toBe(
+      true,
+    );
   });
 
   test('a role granted on one replica is honoured by the other', async () => {
     const token = await t.userWithRoles('jill', []);
     expect((await onReplica('/api/users', token)).statusCode).toBe(403);
-    await t.inject('POST', '/api/role-bindings', { token: t.adminToken, body: { subject: 'user:jill', role: 'viewer', scope: 'platform' } });
-    expect(await eventually(async () => (await onReplica('/api/users', token)).statusCode === 200)).toBe(true);
+    await t.inject('POST', '/api/role-bindings', {
+      token: t.adminToken,
+      body: { subject: 'user:jill', role: 'viewer', scope: 'platform' },
+    });
+    expect(await eventually(async () => (await onReplica('/api/users', token)).statusCode === 200)).toBe(
+      true,
+    );
   });
 
   test('a change made by hand in SQL also invalidates (the triggers notify)', async () => {
     const token = await t.userWithRoles('kate', ['viewer@platform']);
     expect((await onReplica('/api/whoami', token)).statusCode).toBe(200);
     await t.server.store.pool.query(`UPDATE users SET is_disabled = true WHERE username = 'kate'`);
-    expect(await eventually(async () => (await onReplica('/api/whoami', token)).statusCode === 401)).toBe(true);
+    expect(await eventually(async () => (await onReplica('/api/whoami', token)).statusCode === 401)).toBe(
+      true,
+    );
   });
 
   test('activity writes (last used, failed logins) do not empty the cache', async () => {
@@ -62,7 +75,9 @@ describe('credential cache across replicas', () => {
   });
 
   test('while the listening connection is down nothing is cached, and revocation still holds', async () => {
-    const { token, value } = (await t.inject('POST', '/api/tokens', { token: t.adminToken, body: { name: 'cut' } })).json();
+    const { token, value } = (
+      await t.inject('POST', '/api/tokens', { token: t.adminToken, body: { name: 'cut' } })
+    ).json();
     expect((await onReplica('/api/whoami', value)).statusCode).toBe(200);
     // when: the database drops every LISTEN connection (as a network cut would)
     await t.server.store.pool.query(
@@ -70,6 +85,8 @@ describe('credential cache across replicas', () => {
     );
     await t.inject('DELETE', `/api/tokens/${token.id}`, { token: t.adminToken });
     // then: the replica refuses the token (either the notification or the uncached path tells it)
-    expect(await eventually(async () => (await onReplica('/api/whoami', value)).statusCode === 401)).toBe(true);
+    expect(await eventually(async () => (await onReplica('/api/whoami', value)).statusCode === 401)).toBe(
+      true,
+    );
   });
 });
