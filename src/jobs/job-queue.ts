@@ -35,6 +35,10 @@ export interface Job<T> {
   readonly id: string;
   readonly name: string;
   readonly data: T;
+  /** 1 for the first attempt, 2 for the first retry, … */
+  readonly attempt: number;
+  /** Whether a failure now is final (no retries left). */
+  readonly isLastAttempt: boolean;
 }
 
 /**
@@ -118,11 +122,21 @@ export class JobQueue {
     await this.#ensureQueue(name);
     const id = await this.#boss.work<T>(
       name,
-      { batchSize: options.batchSize ?? 1, pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2 },
+      {
+        batchSize: options.batchSize ?? 1,
+        pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2,
+        includeMetadata: true,
+      },
       async (jobs) => {
         for (const job of jobs) {
           try {
-            await handler({ id: job.id, name: job.name, data: job.data });
+            await handler({
+              id: job.id,
+              name: job.name,
+              data: job.data,
+              attempt: job.retryCount + 1,
+              isLastAttempt: job.retryCount >= job.retryLimit,
+            });
           } catch (error) {
             this.#logger?.warn({ err: error, job: job.id, queue: name }, 'job failed');
             throw error;
