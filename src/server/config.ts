@@ -40,10 +40,20 @@ export const ServerConfig = z
     publicUrl: z.url().optional(),
     /** Where the built console lives. @default the package's console/dist */
     consoleDir: z.string().optional(),
+    /** A file holding the secret store's root key (base64 or hex, mode 0600); without a key the store is sealed. */
+    rootKeyFile: z.string().min(1).optional(),
+    /** The root key itself; prefer rootKeyFile (an environment variable is visible in /proc). */
+    rootKey: z.string().min(1).optional(),
+    /** Versions of each secret kept; older values are destroyed. @default 10 */
+    secretVersionsKept: z.coerce.number().int().min(1).max(1000).default(10),
   })
   .refine((c) => Boolean(c.tlsCert) === Boolean(c.tlsKey), {
     message: 'set both tlsCert and tlsKey, or neither',
     path: ['tlsKey'],
+  })
+  .refine((c) => !(c.rootKeyFile && c.rootKey), {
+    message: 'set rootKeyFile or rootKey, not both',
+    path: ['rootKey'],
   });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 
@@ -67,6 +77,9 @@ export function serverSettingsFromEnvironment(env: NodeJS.ProcessEnv): ServerSet
     loginRateLimit: env.SLIPWAY_LOGIN_RATE_LIMIT,
     publicUrl: env.SLIPWAY_PUBLIC_URL,
     consoleDir: env.SLIPWAY_CONSOLE_DIR,
+    rootKeyFile: env.SLIPWAY_ROOT_KEY_FILE,
+    rootKey: env.SLIPWAY_ROOT_KEY,
+    secretVersionsKept: env.SLIPWAY_SECRET_VERSIONS_KEPT,
   };
 }
 
