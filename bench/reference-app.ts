@@ -123,7 +123,7 @@ try {
     await mkdir(dirname(join(workspace, file)), { recursive: true });
     await cp(join(APP_SOURCE, file), join(workspace, file));
   }
-  await run('npm ci --no-audit --no-fund --silent && npm run --silent build', workspace);
+  await run('npm ci --prefer-offline --no-audit --no-fund --silent && npm run --silent build', workspace);
   await writeFile(join(workspace, 'VERSION'), `${VERSION}\n`);
   const port = await freePort();
   await writeFile(

@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -189,13 +190,10 @@ async function eventually<T>(
   );
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether a process runs: a zombie (exited, not yet reaped by whoever inherited it) does not. */
+async function isAlive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 /** One sample's value from a Prometheus text exposition, or undefined when absent. */
@@ -366,6 +364,7 @@ describe('the reference application (examples/laravel-app)', () => {
   let postgres: TestPostgres;
   let database: pg.Client;
   let workspace: string;
+  let runRoot: string;
   let environment: NodeJS.ProcessEnv;
   let web: AppProcess;
   let worker: AppProcess;
@@ -424,6 +423,9 @@ describe('the reference application (examples/laravel-app)', () => {
     workspace = await mkdtemp(join(tmpdir(), 'laravel-app-'));
     cleanups.push(() => rm(workspace, { recursive: true, force: true }));
     await chmod(workspace, 0o755);
+    // Run directories of the web instances (sockets, pid files), outside the build.
+    runRoot = await mkdtemp(join(tmpdir(), 'laravel-app-run-'));
+    cleanups.push(() => rm(runRoot, { recursive: true, force: true }));
     for (const file of await checkoutFiles()) {
       await mkdir(dirname(join(workspace, file)), { recursive: true });
       await cp(join(APP_SOURCE, file), join(workspace, file), { preserveTimestamps: true });
@@ -445,7 +447,6 @@ describe('the reference application (examples/laravel-app)', () => {
       'APP_ENV=integration',
       `APP_KEY=base64:${randomBytes(32).toString('base64')}`,
       `APP_URL=${baseUrl}`,
-      'APP_INSTANCE=web-1',
       `DB_HOST=${postgres.host}`,
       `DB_PORT=${postgres.port}`,
       'DB_DATABASE=laravel_app',
@@ -475,8 +476,9 @@ describe('the reference application (examples/laravel-app)', () => {
         ...environment,
         PORT: port,
         HOST: '127.0.0.1',
-        RUN_DIR: join(workspace, 'run', 'web-1'),
+        RUN_DIR: join(runRoot, 'web-1'),
         WEB_CONCURRENCY: '4',
+        APP_INSTANCE: 'web-1',
       },
     });
     cleanups.push(() => web.stop());
@@ -547,6 +549,47 @@ describe('the reference application (examples/laravel-app)', () => {
     expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(asset.headers.get('x-app-version')).toBe(BUILD_VERSION);
     expect(await asset.text()).toContain("module('adminApp'");
+  });
+
+  test('runs the AngularJS admin UI in a browser under its Content-Security-Policy', async () => {
+    const profile = await mkdtemp(join(tmpdir(), 'laravel-app-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error' || message.type() === 'warning') problems.push(message.text());
+      });
+      page.on('pageerror', (error) => problems.push(String(error)));
+
+      await page.goto(`${baseUrl}/`);
+      await page.locator('main table tbody tr').first().waitFor();
+      const organisations = await http('/api/organisations?per_page=100');
+      expect(await page.locator('main table tbody tr').count()).toBe(organisations.json.meta.total);
+      await expect.poll(() => page.locator('.version').innerText()).toBe(`v${BUILD_VERSION}`);
+
+      await page.locator('main table tbody tr a').first().click();
+      await page.locator('main h3', { hasText: 'Users' }).waitFor();
+      const first = organisations.json.data[0];
+      expect(await page.locator('main h2').innerText()).toContain(first.name);
+      await expect.poll(() => page.locator('main table tbody tr').count()).toBe(first.users_count);
+      expect(problems).toStrictEqual([]);
+    } finally {
+      await browser.close();
+      await rm(profile, { recursive: true, force: true });
+    }
   });
 
   test('creates and lists records through the API, and answers invalid input with JSON 422', async () => {
@@ -709,17 +752,58 @@ describe('the reference application (examples/laravel-app)', () => {
     expect(left.rows[0].n).toBe(0);
   }, 30_000);
 
+  test('runs a second web instance side by side, and leaves nothing running when it is killed outright', async () => {
+    // given a second instance of the same release on another port, with its own run directory
+    const secondUrl = `http://127.0.0.1:${await freePort()}`;
+    const second = new AppProcess(spec.processes.web!.command, {
+      cwd: workspace,
+      env: {
+        PORT: new URL(secondUrl).port,
+        HOST: '127.0.0.1',
+        RUN_DIR: join(runRoot, 'web-2'),
+        WEB_CONCURRENCY: '2',
+        APP_INSTANCE: 'web-2',
+      },
+    });
+    cleanups.push(() => second.stop());
+    await eventually(
+      async () => ((await fetch(`${secondUrl}/up`)).status === 200 ? true : undefined),
+      () => `the second instance answers /up (its output:\n${second.output})`,
+      20_000,
+    );
+    const [first, other] = await Promise.all([http('/up'), fetch(`${secondUrl}/up`)]);
+    expect(first.headers.get('x-app-instance')).toBe('web-1');
+    expect(other.headers.get('x-app-instance')).toBe('web-2');
+    expect(((await other.json()) as { instance: string }).instance).toBe('web-2');
+    const pids = /HAProxy pid (\d+), php-fpm pid (\d+)/.exec(second.output);
+    expect(pids).not.toBeNull();
+
+    // when it is killed with no chance to stop its children
+    second.child.kill('SIGKILL');
+    await second.exited;
+
+    // then its guardian stops HAProxy and php-fpm, the port is free, and the first instance still serves
+    await eventually(
+      async () =>
+        !(await isAlive(Number(pids![1]))) && !(await isAlive(Number(pids![2]))) ? true : undefined,
+      'HAProxy and php-fpm of the killed instance have stopped',
+      15_000,
+    );
+    await expect(fetch(`${secondUrl}/up`)).rejects.toThrow();
+    expect((await http('/up')).status).toBe(200);
+  }, 40_000);
+
   test('stops the web process on SIGTERM, HAProxy and php-fpm included, freeing the port', async () => {
     const pids = /HAProxy pid (\d+), php-fpm pid (\d+)/.exec(web.output);
     expect(pids).not.toBeNull();
     const [haproxy, fpm] = [Number(pids![1]), Number(pids![2])];
-    expect(isAlive(haproxy) && isAlive(fpm)).toBe(true);
+    expect((await isAlive(haproxy)) && (await isAlive(fpm))).toBe(true);
 
     web.child.kill('SIGTERM');
     const exit = await web.exited;
 
     expect(exit).toStrictEqual({ code: 0, signal: null });
-    expect(isAlive(haproxy) || isAlive(fpm)).toBe(false);
+    expect((await isAlive(haproxy)) || (await isAlive(fpm))).toBe(false);
     await expect(fetch(`${baseUrl}/up`)).rejects.toThrow();
     expect(web.output).toContain('stopped');
   }, 40_000);

@@ -17,10 +17,6 @@ return [
     // package was built, else "0.0.0-dev" (a checkout that was never packaged).
     'version' => Version::resolve(env('APP_VERSION'), base_path('VERSION')),
 
-    // Names this instance in the X-App-Instance response header when set
-    // (Slipway's agent sets it, so a rollout shows which instance answered).
-    'instance' => env('APP_INSTANCE'),
-
     // Proxies whose X-Forwarded-* headers are believed: comma-separated
     // addresses or CIDRs, or "*" (behind a load balancer you control).
     'trusted_proxies' => env('TRUSTED_PROXIES'),

@@ -104,6 +104,8 @@ final class WebSupervisor
             $this->fpm = null;
         }
         if ($this->lifeline !== null) {
+            // The children are reaped: their pids may be reused, so the guardian must not signal them.
+            fwrite($this->lifeline, "clear\n");
             fclose($this->lifeline);
             $this->lifeline = null;
         }
@@ -141,7 +143,8 @@ final class WebSupervisor
     /**
      * The guardian runs in its own process group and blocks on a pipe from this
      * process, reading the pids of the children as they start. When the pipe
-     * closes (this process ended, however it ended) it sends them SIGTERM.
+     * closes (this process ended, however it ended) it sends them SIGTERM, unless
+     * this process said "clear" first, after reaping them itself.
      */
     private function startGuardian(): void
     {
@@ -161,7 +164,9 @@ final class WebSupervisor
             stream_set_timeout($pair[1], 3600);
             while (true) {
                 $line = fgets($pair[1]);
-                if ($line !== false) {
+                if ($line === "clear\n") {
+                    $children = [];
+                } elseif ($line !== false) {
                     $children[] = (int) $line;
                 } elseif (feof($pair[1])) {
                     break;

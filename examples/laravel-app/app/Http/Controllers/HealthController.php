@@ -2,6 +2,7 @@
 
 namespace App\Http\Controllers;
 
+use App\Support\Instance;
 use Illuminate\Http\JsonResponse;
 use Illuminate\Support\Facades\DB;
 use Illuminate\Support\Facades\Log;
@@ -29,7 +30,7 @@ class HealthController extends Controller
         return response()->json([
             'status' => $healthy ? 'ok' : 'unavailable',
             'version' => config('app.version'),
-            'instance' => config('app.instance'),
+            'instance' => Instance::name(),
             'checks' => ['database' => $database],
         ], $healthy ? 200 : 503)->header('Cache-Control', 'no-store');
     }

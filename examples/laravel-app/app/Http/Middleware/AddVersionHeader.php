@@ -2,6 +2,7 @@
 
 namespace App\Http\Middleware;
 
+use App\Support\Instance;
 use Closure;
 use Illuminate\Http\Request;
 use Symfony\Component\HttpFoundation\Response;
@@ -17,8 +18,8 @@ class AddVersionHeader
         /** @var Response $response */
         $response = $next($request);
         $response->headers->set('X-App-Version', (string) config('app.version'));
-        if (($instance = config('app.instance')) !== null && $instance !== '') {
-            $response->headers->set('X-App-Instance', (string) $instance);
+        if (($instance = Instance::name()) !== null) {
+            $response->headers->set('X-App-Instance', $instance);
         }
 
         return $response;
