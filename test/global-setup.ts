@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -22,10 +22,14 @@ export default function setup(): void {
     }
   })();
   if (newestMtime(join(root, 'src')) > built) {
-    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+    // tsc still writes JavaScript when a file has type errors; reporting those is `npm run check`'s job.
+    const result = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
       cwd: root,
-      stdio: 'inherit',
+      stdio: 'ignore',
     });
+    if (result.status !== 0 && !existsSync(join(root, 'dist', 'cli', 'main.js'))) {
+      throw new Error('Cannot build dist/: run `npx tsc -p tsconfig.build.json` to see why');
+    }
   }
   // The console is served by the server and checked by the demo: rebuild it when its sources changed.
   const consoleSources = join(root, 'console', 'src');
