@@ -4,7 +4,9 @@ namespace App\Console;
 
 use App\Console\Commands\AnalyseAccounts;
 use App\Console\Commands\DispatchQueueProbe;
+use App\Exceptions\InvalidInput;
 use App\Models\AccountAnalysis;
+use Cron\CronExpression;
 use Illuminate\Console\Scheduling\Schedule;
 use Illuminate\Foundation\Console\Kernel as ConsoleKernel;
 
@@ -22,8 +24,13 @@ class Kernel extends ConsoleKernel
      */
     protected function schedule(Schedule $schedule): void
     {
+        $cron = (string) config('analysis.schedule');
+        if (! CronExpression::isValidExpression($cron)) {
+            throw new InvalidInput("Cannot schedule the account analysis: ANALYSIS_SCHEDULE is \"{$cron}\" but must be a cron expression, like \"* * * * *\" or \"*/5 * * * *\"");
+        }
+
         $schedule->command('accounts:analyse', ['--trigger' => 'schedule'])
-            ->cron(config('analysis.schedule'))
+            ->cron($cron)
             ->name('account-analysis')
             ->withoutOverlapping(10)
             ->onOneServer();

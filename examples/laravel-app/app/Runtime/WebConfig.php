@@ -214,6 +214,11 @@ final class WebConfig
             // Requests beyond the workers' capacity wait here, not in php-fpm's backlog.
             '    timeout queue 30s',
             '    timeout server '.$this->requestTimeout.'s',
+            // Errors HAProxy answers itself (php-fpm down, overloaded or too slow) are JSON
+            // and carry the version too, like the application's own.
+            '    http-error status 502 content-type application/json hdr X-App-Version "'.$version.'" string \'{"message":"The application failed to answer"}\'',
+            '    http-error status 503 content-type application/json hdr X-App-Version "'.$version.'" string \'{"message":"The application is unavailable: try again shortly"}\'',
+            '    http-error status 504 content-type application/json hdr X-App-Version "'.$version.'" string \'{"message":"The application did not answer in time"}\'',
             '',
             '# Laravel: every request goes to public/index.php, the path stays in REQUEST_URI.',
             'fcgi-app laravel',

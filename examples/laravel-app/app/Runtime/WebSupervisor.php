@@ -44,8 +44,9 @@ final class WebSupervisor
         try {
             $this->startGuardian();
             $this->fpm = $this->spawn($this->config->fpmBinary, ['--nodaemonize', '--force-stderr', '--fpm-config', $this->config->fpmConfigFile()]);
-            if (! $this->waitForFpmSocket(10.0)) {
-                $this->log('php-fpm did not open its socket '.$this->config->fpmSocket().' within 10 s');
+            $problem = $this->waitForFpmSocket(10.0);
+            if ($problem !== null) {
+                $this->log($problem);
 
                 return $this->shutdown(1);
             }
@@ -215,20 +216,21 @@ final class WebSupervisor
         return $pid;
     }
 
-    private function waitForFpmSocket(float $seconds): bool
+    /** Null once php-fpm listens, else what went wrong. */
+    private function waitForFpmSocket(float $seconds): ?string
     {
         $deadline = microtime(true) + $seconds;
         while (microtime(true) < $deadline) {
             if (file_exists($this->config->fpmSocket())) {
-                return true;
+                return null;
             }
-            if ($this->reapExitedChild() !== null) {
-                return false;
+            if (($exited = $this->reapExitedChild()) !== null) {
+                return "{$exited[0]} exited during start ({$exited[1]}); its messages are above";
             }
             usleep(20_000);
         }
 
-        return false;
+        return 'php-fpm did not open its socket '.$this->config->fpmSocket()." within {$seconds} s";
     }
 
     /**
