@@ -3,6 +3,7 @@ import { SLIPWAY_VERSION, SlipwayError, toSlipwayError } from '../core/index.ts'
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerIdentityCommands } from './commands/identity.ts';
+import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommand } from './commands/server.ts';
 
 /** Builds the `slipway` command tree. */
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerIdentityCommands(program);
   registerAuditCommands(program);
+  registerSecretsCommands(program);
   return program;
 }
 
