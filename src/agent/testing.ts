@@ -50,16 +50,16 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 
 /** Waits until `check` holds, polling every 50 ms. */
 export async function eventually<T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
+  check: () => T | Promise<T>,
   timeoutMs = 10_000,
   what = 'the condition',
-): Promise<T> {
+): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const value = await check();
-      if (value) return value;
+      if (value) return value as Exclude<T, undefined | null | false | 0 | ''>;
     } catch (error) {
       last = error;
     }

@@ -100,7 +100,7 @@ export class HaproxyRuntime {
   async #expect(command: string, success?: RegExp): Promise<string> {
     const answer = await this.command(command);
     const text = answer.trim();
-    if (text === '' || (success && success.test(text))) return text;
+    if (text === '' || success?.test(text)) return text;
     throw new HaproxyCommandError(command, text);
   }
 
