@@ -297,6 +297,9 @@ try {
       cachedAssetReqPerSec: asset['req/s'],
       organisationsVsUp: round(organisations['req/s'] / up['req/s']),
       webErrors: webRows.reduce((sum, row) => sum + row.errors, 0),
+      // Other work on the machine skews every figure: 1-minute load averages (2 cores here).
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: round(loadavg()[0]!),
     },
   );
 } finally {
