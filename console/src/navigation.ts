@@ -10,6 +10,7 @@ import { AuditPage } from './pages/audit-page.tsx';
 import { GroupsPage } from './pages/groups-page.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
 import { RolesPage } from './pages/roles-page.tsx';
+import { SecretsPage } from './pages/secrets-page.tsx';
 import { TokensPage } from './pages/tokens-page.tsx';
 import { UsersPage } from './pages/users-page.tsx';
 
@@ -61,6 +62,13 @@ export const NAVIGATION: readonly NavigationEntry[] = [
     path: '/roles',
     section: 'Access',
     component: RolesPage,
+    access: { role: 'viewer', scope: 'any' },
+  },
+  {
+    label: 'Secrets',
+    path: '/secrets',
+    section: 'Delivery',
+    component: SecretsPage,
     access: { role: 'viewer', scope: 'any' },
   },
   { label: 'My tokens', path: '/tokens', section: 'Account', component: TokensPage, access: 'authenticated' },
