@@ -1,0 +1,523 @@
+/**
+ * One batch: every source transaction that committed between the applied position and a new
+ * snapshot, applied on the target in one transaction that also stores the new position.
+ *
+ * Commit order without a commit hook: the source is read in a REPEATABLE READ transaction whose
+ * snapshot S is the new position. The batch holds exactly the transactions visible in S and not in the
+ * previous position P (log rows with txid ≥ P.xmax or txid ∈ P.xip). For each changed key the applier
+ * copies the row as it is in S (or learns that S has no such row), so the target moves from the
+ * source's state at P to its state at S in one step: a state the source really had, with every source
+ * transaction either wholly applied or not at all, and batches following each other in commit order.
+ * Applying is set-based (COPY into a temporary table, then one DELETE and one INSERT … ON CONFLICT per
+ * table) and idempotent, so a batch redone after a crash gives the same result.
+ */
+import type pg from 'pg';
+import { logTable } from './capture.ts';
+import {
+  catalogJsonSql,
+  catalogRowToTable,
+  copiedColumns,
+  describeShapeChange,
+  foreignKeys,
+  parentsFirst,
+  type SequenceInfo,
+  sequenceStateSql,
+  shapeOf,
+  type TableInfo,
+  type TableShape,
+  tableName,
+  tablesByName,
+} from './catalog.ts';
+import { pipeCopy } from './internal/copy-stream.ts';
+import {
+  formatSnapshot,
+  isVisibleIn,
+  notVisibleFilter,
+  parseSnapshot,
+  type Snapshot,
+} from './internal/snapshot.ts';
+import { columnList, ident, keyJoin, linkSchema, literal, qualified } from './internal/sql.ts';
+import type { TableState } from './replica.ts';
+
+/** A replicated table as the applier holds it. */
+export interface ApplyTable {
+  readonly id: number;
+  readonly oid: number;
+  /** The table as the source's catalog describes it now. */
+  info: TableInfo;
+  /** The columns the source's log records the key in (k1, k2, … stand for these). */
+  logKey: readonly string[];
+  state: TableState;
+  /** The table's own position (after a copy) until a batch brings it to the link's. */
+  position?: Snapshot | undefined;
+  /** The shape both sides last agreed on. */
+  shape: TableShape;
+}
+
+/** The applier's state that batches read and update. */
+export interface BatchContext {
+  readonly link: string;
+  readonly source: pg.Client;
+  readonly target: pg.Client;
+  readonly tables: Map<number, ApplyTable>;
+  sequences: readonly SequenceInfo[];
+  /** The link's applied position. */
+  position: Snapshot;
+  /** Tables a copy is running for: batches leave them alone. */
+  readonly busy: Set<number>;
+  /** The target's catalog, refreshed after DDL and every few seconds. */
+  targetCatalog?: {
+    readonly tables: Map<string, TableInfo>;
+    readonly order: string[];
+    readonly readAt: number;
+  };
+  /** Staging tables that exist in the target session. */
+  readonly staged: Set<number>;
+  /** Sequence values last set on the target. */
+  readonly sequenceValues: Map<string, string>;
+  /** Whether the target session runs with session_replication_role = replica (no FK or user triggers). */
+  readonly replicaMode: boolean;
+}
+
+/** A change to a table's definition that the link cannot follow by itself. */
+export class SchemaChangeError extends Error {
+  constructor(
+    readonly table: string,
+    readonly side: 'source' | 'target',
+    readonly change: string,
+  ) {
+    super(`table "${table}" changed on the ${side}: ${change}`);
+    this.name = 'SchemaChangeError';
+  }
+}
+
+/** What a batch did. */
+export interface BatchResult {
+  /** The source snapshot the target now reflects (or would, for an uncommitted empty batch). */
+  readonly snapshot: Snapshot;
+  /** Source clock time the snapshot was taken. */
+  readonly at: Date;
+  /** Changed keys refreshed plus rows copied. */
+  readonly rows: number;
+  readonly tables: readonly number[];
+  readonly ddl: number;
+  /** Whether the position was written to the target. */
+  readonly committed: boolean;
+  readonly empty: boolean;
+}
+
+interface SourceEvent {
+  readonly seq: string;
+  readonly txid: string;
+  readonly kind: 'truncate' | 'ddl' | 'resync';
+  readonly table: number | null;
+  readonly payload: string | null;
+}
+
+interface Header {
+  readonly snapshot: Snapshot;
+  readonly at: Date;
+  readonly changed: number[];
+  readonly events: SourceEvent[];
+  readonly catalog: Map<number, TableInfo>;
+  readonly captured: { id: number; key: string[] }[];
+  readonly sequences: { name: string; value: string; called: boolean }[];
+}
+
+const TARGET_CATALOG_MAX_AGE_MS = 5_000;
+
+function activeTables(context: BatchContext): ApplyTable[] {
+  return [...context.tables.values()].filter((t) => t.state === 'replicating' && !context.busy.has(t.id));
+}
+
+function baseOf(context: BatchContext, table: ApplyTable): Snapshot {
+  return table.position ?? context.position;
+}
+
+function logKeyColumns(table: ApplyTable): string[] {
+  return table.logKey.map((_, i) => `k${i + 1}`);
+}
+
+function changedKeysSql(context: BatchContext, table: ApplyTable): string {
+  const filter = notVisibleFilter(baseOf(context, table));
+  const keys = logKeyColumns(table).join(', ');
+  return `SELECT ${keys} FROM ${logTable(context.link, table.id, 0)} WHERE ${filter}
+          UNION ALL SELECT ${keys} FROM ${logTable(context.link, table.id, 1)} WHERE ${filter}`;
+}
+
+function headerSql(context: BatchContext): string {
+  const schema = linkSchema(context.link);
+  const tables = [...context.tables.values()];
+  const probes = activeTables(context).map((table) => {
+    const filter = notVisibleFilter(baseOf(context, table));
+    return `SELECT ${table.id} AS id WHERE EXISTS (SELECT 1 FROM ${logTable(context.link, table.id, 0)} WHERE ${filter})
+               OR EXISTS (SELECT 1 FROM ${logTable(context.link, table.id, 1)} WHERE ${filter})`;
+  });
+  const bases = [context.position, ...tables.flatMap((t) => (t.position ? [t.position] : []))];
+  let oldest = context.position.xmin;
+  for (const base of bases) if (base.xmin < oldest) oldest = base.xmin;
+  return `SELECT pg_current_snapshot()::text AS snapshot, extract(epoch FROM clock_timestamp())::float8 AS at,
+  (SELECT coalesce(json_agg(id), '[]') FROM (${probes.length ? probes.join(' UNION ALL ') : 'SELECT NULL::int AS id WHERE false'}) p) AS changed,
+  (SELECT coalesce(json_agg(json_build_object('seq', seq::text, 'txid', txid::text, 'kind', kind, 'table', table_id,
+     'payload', payload) ORDER BY seq), '[]') FROM ${qualified(schema, 'events')} WHERE txid >= '${oldest}'::xid8) AS events,
+  (${catalogJsonSql(tables.map((t) => t.oid))}) AS catalog,
+  (SELECT coalesce(json_agg(json_build_object('id', id, 'key', key_columns)), '[]') FROM ${qualified(schema, 'tables')}) AS captured,
+  (SELECT coalesce(json_agg(x), '[]') FROM (${sequenceStateSql(context.sequences)}) x) AS sequences`;
+}
+
+async function readHeader(context: BatchContext): Promise<Header> {
+  const lockList = [...context.tables.values()].map((t) => qualified(t.info.schema, t.info.name));
+  lockList.push(qualified(linkSchema(context.link), 'events'));
+  // LOCK before the first snapshot-taking statement: no TRUNCATE or DDL can commit between the
+  // snapshot and our reads (TRUNCATE is not MVCC-safe, and rows must have the shape we compare).
+  const results = (await context.source.query(
+    `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+     SET LOCAL lock_timeout = '5s';
+     SET LOCAL enable_seqscan = off;
+     LOCK TABLE ${lockList.join(', ')} IN ACCESS SHARE MODE;
+     ${headerSql(context)}`,
+  )) as unknown as pg.QueryResult[];
+  const row = results.at(-1)!.rows[0] as {
+    snapshot: string;
+    at: number;
+    changed: number[];
+    events: SourceEvent[];
+    catalog: unknown[];
+    captured: { id: number; key: string[] }[];
+    sequences: { name: string; value: string; called: boolean }[];
+  };
+  const catalog = new Map<number, TableInfo>();
+  for (const entry of row.catalog) {
+    const info = catalogRowToTable(entry);
+    if (info) catalog.set(info.oid, info);
+  }
+  return {
+    snapshot: parseSnapshot(row.snapshot),
+    at: new Date(row.at * 1000),
+    changed: row.changed,
+    events: row.events,
+    catalog,
+    captured: row.captured,
+    sequences: row.sequences,
+  };
+}
+
+async function refreshTargetCatalog(context: BatchContext): Promise<void> {
+  const names = [...context.tables.values()].map((t) => tableName(t.info));
+  const tables = await tablesByName(context.target, names);
+  const edges = await foreignKeys(context.target, names);
+  context.targetCatalog = { tables, order: parentsFirst(names, edges), readAt: Date.now() };
+}
+
+/**
+ * Checks that both sides agree on each active table's shape.
+ * @throws SchemaChangeError naming the table, the side that changed and what changed
+ */
+function checkShapes(context: BatchContext, header: Header): void {
+  for (const table of activeTables(context)) {
+    const source = header.catalog.get(table.oid);
+    const sourceShape = source ? shapeOf(source) : undefined;
+    const target = context.targetCatalog?.tables.get(sourceShape?.table ?? tableName(table.info));
+    const targetShape = target ? shapeOf(target) : undefined;
+    const name = tableName(table.info);
+    const sourceChange = describeShapeChange(table.shape, sourceShape);
+    if (sourceChange) throw new SchemaChangeError(name, 'source', sourceChange);
+    const targetChange = describeShapeChange(table.shape, targetShape);
+    if (targetChange) throw new SchemaChangeError(name, 'target', targetChange);
+  }
+}
+
+function stagingName(table: ApplyTable): string {
+  return qualified('pg_temp', `_slipway_stage_${table.id}`);
+}
+
+async function ensureStaging(context: BatchContext, table: ApplyTable): Promise<void> {
+  if (context.staged.has(table.id)) {
+    await context.target.query(`TRUNCATE ${stagingName(table)}`);
+    return;
+  }
+  const columns = copiedColumns(table.info);
+  await context.target.query(
+    `DROP TABLE IF EXISTS ${stagingName(table)};
+     CREATE TEMP TABLE ${ident(`_slipway_stage_${table.id}`)} AS
+       SELECT NULL::boolean AS _present, ${columnList(columns)} FROM ${qualified(table.info.schema, table.info.name)} WITH NO DATA`,
+  );
+  context.staged.add(table.id);
+}
+
+/** Copies the rows of changed keys (as of the batch snapshot) into the table's staging table. */
+async function stageChanges(context: BatchContext, table: ApplyTable): Promise<number> {
+  await ensureStaging(context, table);
+  const info = table.info;
+  const columns = copiedColumns(info);
+  const logKeys = logKeyColumns(table);
+  const others = columns.slice(info.key.length);
+  // The log's key columns follow the key the capture was installed with (same order as info.key).
+  const present = `t.${ident(info.key[0]!)} IS NOT NULL`;
+  const join = info.key.map((k, i) => `t.${ident(k)} = k.${logKeys[i]}`).join(' AND ');
+  const select = [present, ...logKeys.map((k) => `k.${k}`), ...others.map((c) => `t.${ident(c)}`)].join(', ');
+  const sql = `COPY (WITH k AS MATERIALIZED (SELECT DISTINCT ${logKeys.join(', ')} FROM (${changedKeysSql(context, table)}) l)
+    SELECT ${select} FROM k LEFT JOIN ${qualified(info.schema, info.name)} t ON ${join}) TO STDOUT`;
+  const { rows } = await pipeCopy(
+    context.source,
+    sql,
+    context.target,
+    `COPY ${stagingName(table)} (_present, ${columnList(columns)}) FROM STDIN`,
+  );
+  return rows;
+}
+
+/** Replaces a table's whole content with the source's (after TRUNCATE on the source, or a resync). */
+export async function copyWholeTable(
+  source: pg.Client,
+  target: pg.Client,
+  info: TableInfo,
+  onProgress?: (rows: number) => void,
+): Promise<number> {
+  const name = qualified(info.schema, info.name);
+  await target.query('SAVEPOINT slipway_truncate');
+  try {
+    await target.query(`TRUNCATE ${name}`);
+  } catch (error) {
+    // A table other tables reference cannot be truncated alone; DELETE empties it the same way.
+    await target.query('ROLLBACK TO SAVEPOINT slipway_truncate');
+    if ((error as { code?: string }).code !== '0A000') throw error;
+    await target.query(`DELETE FROM ${name}`);
+  }
+  await target.query('RELEASE SAVEPOINT slipway_truncate');
+  const columns = columnList(copiedColumns(info));
+  const { rows } = await pipeCopy(
+    source,
+    `COPY (SELECT ${columns} FROM ${name}) TO STDOUT`,
+    target,
+    `COPY ${name} (${columns}) FROM STDIN`,
+    onProgress ? { onProgress } : {},
+  );
+  return rows;
+}
+
+function applyStatements(table: ApplyTable, mode: 'merge' | 'replace'): { deletes: string; inserts: string } {
+  const info = table.info;
+  const name = qualified(info.schema, info.name);
+  const staging = stagingName(table);
+  const columns = copiedColumns(info);
+  const others = columns.slice(info.key.length);
+  const overriding = info.columns.some((c) => c.identityAlways) ? ' OVERRIDING SYSTEM VALUE' : '';
+  const match = keyJoin(info.key, 't', 's');
+  if (mode === 'replace') {
+    return {
+      deletes: `DELETE FROM ${name} t USING ${staging} s WHERE ${match}`,
+      inserts: `INSERT INTO ${name} (${columnList(columns)})${overriding} SELECT ${columnList(columns)} FROM ${staging} WHERE _present`,
+    };
+  }
+  const conflict =
+    others.length === 0
+      ? 'DO NOTHING'
+      : `DO UPDATE SET ${others.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
+  return {
+    deletes: `DELETE FROM ${name} t USING ${staging} s WHERE NOT s._present AND ${match}`,
+    inserts: `INSERT INTO ${name} AS t (${columnList(columns)})${overriding} SELECT ${columnList(columns)} FROM ${staging} WHERE _present ON CONFLICT (${columnList(info.key)}) ${conflict}`,
+  };
+}
+
+/**
+ * Applies the staged tables: deletes children first, then upserts parents first. When the merge
+ * collides with another unique constraint (two rows swapping a unique value), the batch falls back to
+ * deleting every staged key before inserting the new rows, which the source's own state satisfies.
+ */
+async function applyStaged(context: BatchContext, staged: readonly ApplyTable[]): Promise<void> {
+  if (staged.length === 0) return;
+  const order = context.targetCatalog?.order ?? staged.map((t) => tableName(t.info));
+  const rank = (t: ApplyTable) => {
+    const index = order.indexOf(tableName(t.info));
+    return index < 0 ? order.length : index;
+  };
+  const parents = [...staged].sort((a, b) => rank(a) - rank(b));
+  const statementsFor = (mode: 'merge' | 'replace') => {
+    const all = parents.map((t) => applyStatements(t, mode));
+    return [...all.map((s) => s.deletes).reverse(), ...all.map((s) => s.inserts)].join(';\n');
+  };
+  await context.target.query('SAVEPOINT slipway_apply');
+  try {
+    await context.target.query(statementsFor('merge'));
+  } catch (error) {
+    if ((error as { code?: string }).code !== '23505') throw error;
+    await context.target.query('ROLLBACK TO SAVEPOINT slipway_apply');
+    await context.target.query(statementsFor('replace'));
+  }
+  await context.target.query('RELEASE SAVEPOINT slipway_apply');
+}
+
+function sequenceUpdates(context: BatchContext, header: Header): string[] {
+  const updates: string[] = [];
+  for (const sequence of header.sequences) {
+    const value = `${sequence.value}/${sequence.called}`;
+    if (context.sequenceValues.get(sequence.name) === value) continue;
+    const [schema, ...rest] = sequence.name.split('.');
+    updates.push(
+      `SELECT pg_catalog.setval(${literal(qualified(schema!, rest.join('.')))}, ${sequence.value}, ${sequence.called})`,
+    );
+  }
+  return updates;
+}
+
+function rememberSequences(context: BatchContext, header: Header): void {
+  for (const sequence of header.sequences) {
+    context.sequenceValues.set(sequence.name, `${sequence.value}/${sequence.called}`);
+  }
+}
+
+/** Options for one batch. */
+export interface BatchOptions {
+  /** Write the position even when nothing changed (a heartbeat). */
+  readonly commitEmpty?: boolean;
+  /** Rows per second to record with the position. */
+  readonly rate?: (rows: number) => number;
+  /** Runs after the target committed, while the source still holds the batch snapshot (verify). */
+  readonly whileHoldingSnapshot?: (snapshot: Snapshot) => Promise<void>;
+}
+
+/**
+ * Applies one batch. Both transactions are rolled back when anything fails, leaving the target at its
+ * previous position.
+ * @throws SchemaChangeError when a table's shape differs between the sides
+ */
+export async function applyBatch(context: BatchContext, options: BatchOptions = {}): Promise<BatchResult> {
+  const schema = linkSchema(context.link);
+  let targetOpen = false;
+  try {
+    const header = await readHeader(context);
+    refreshCapturedKeys(context, header);
+    const position = context.position;
+    const ddl = header.events.filter((e) => e.kind === 'ddl' && !isVisibleIn(BigInt(e.txid), position));
+    const fullCopies = new Set<number>();
+    for (const event of header.events) {
+      if ((event.kind !== 'truncate' && event.kind !== 'resync') || event.table === null) continue;
+      const table = context.tables.get(event.table);
+      if (table?.state !== 'replicating' || context.busy.has(table.id)) continue;
+      if (!isVisibleIn(BigInt(event.txid), baseOf(context, table))) fullCopies.add(table.id);
+    }
+    const changed = header.changed.filter((id) => !fullCopies.has(id));
+    const empty = ddl.length === 0 && fullCopies.size === 0 && changed.length === 0;
+
+    await context.target.query('BEGIN');
+    targetOpen = true;
+    for (const event of ddl) await context.target.query(event.payload ?? '');
+    const catalogAge = Date.now() - (context.targetCatalog?.readAt ?? 0);
+    if (ddl.length > 0 || catalogAge > TARGET_CATALOG_MAX_AGE_MS) {
+      if (ddl.length > 0) context.staged.clear();
+      await refreshTargetCatalog(context);
+    }
+    // Rows are read as they are now: the source's current shape is the one to compare.
+    for (const table of context.tables.values()) {
+      const info = header.catalog.get(table.oid);
+      if (ddl.length > 0 && info) table.shape = shapeOf(info);
+    }
+    checkShapes(context, header);
+    for (const table of activeTables(context)) table.info = header.catalog.get(table.oid) ?? table.info;
+
+    if (empty && !options.commitEmpty && !options.whileHoldingSnapshot) {
+      await context.target.query('ROLLBACK');
+      targetOpen = false;
+      await context.source.query('COMMIT');
+      return {
+        snapshot: header.snapshot,
+        at: header.at,
+        rows: 0,
+        tables: [],
+        ddl: 0,
+        committed: false,
+        empty,
+      };
+    }
+
+    let rows = 0;
+    const perTable = new Map<number, number>();
+    for (const id of fullCopies) {
+      const table = context.tables.get(id)!;
+      const copied = await copyWholeTable(context.source, context.target, table.info);
+      context.staged.delete(id);
+      perTable.set(id, copied);
+      rows += copied;
+    }
+    const staged: ApplyTable[] = [];
+    for (const id of changed) {
+      const table = context.tables.get(id);
+      if (!table) continue;
+      const count = await stageChanges(context, table);
+      perTable.set(id, count);
+      rows += count;
+      staged.push(table);
+    }
+    const sequenceSql = sequenceUpdates(context, header);
+    if (!options.whileHoldingSnapshot) await context.source.query('COMMIT');
+
+    await applyStaged(context, staged);
+    const ids = [...perTable.keys()];
+    const counts = ids.map((id) => perTable.get(id)!);
+    const shapes = ddl.length > 0 ? activeTables(context) : [];
+    const rate = options.rate?.(rows) ?? 0;
+    const statements = [
+      ...sequenceSql,
+      `UPDATE ${qualified(schema, 'state')} SET position = ${literal(formatSnapshot(header.snapshot))},
+         synced_at = to_timestamp(${header.at.getTime() / 1000}), applied_at = now(),
+         batches = batches + ${empty ? 0 : 1}, rows_applied = rows_applied + ${rows}, rate = ${rate},
+         heartbeat_at = now(), last_error = NULL, last_error_at = NULL`,
+      `UPDATE ${qualified(schema, 'tables')} SET position = NULL WHERE position IS NOT NULL AND state = 'replicating'
+         AND id = ANY('{${activeTables(context)
+           .map((t) => t.id)
+           .join(',')}}'::int[])`,
+      ...(ids.length > 0
+        ? [
+            `UPDATE ${qualified(schema, 'tables')} t SET rows_applied = t.rows_applied + c.n, changed_at = now()
+               FROM unnest('{${ids.join(',')}}'::int[], '{${counts.join(',')}}'::bigint[]) c(id, n) WHERE t.id = c.id`,
+          ]
+        : []),
+      ...shapes.map(
+        (t) =>
+          `UPDATE ${qualified(schema, 'tables')} SET shape = ${literal(JSON.stringify(t.shape))} WHERE id = ${t.id}`,
+      ),
+    ];
+    await context.target.query(statements.join(';\n'));
+    await context.target.query('COMMIT');
+    targetOpen = false;
+    context.position = header.snapshot;
+    for (const table of activeTables(context)) table.position = undefined;
+    rememberSequences(context, header);
+    if (options.whileHoldingSnapshot) {
+      try {
+        await options.whileHoldingSnapshot(header.snapshot);
+      } finally {
+        await context.source.query('COMMIT');
+      }
+    }
+    return {
+      snapshot: header.snapshot,
+      at: header.at,
+      rows,
+      tables: ids,
+      ddl: ddl.length,
+      committed: true,
+      empty,
+    };
+  } catch (error) {
+    if (targetOpen) await context.target.query('ROLLBACK').catch(() => undefined);
+    await context.source.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+function refreshCapturedKeys(context: BatchContext, header: Header): void {
+  for (const captured of header.captured) {
+    const table = context.tables.get(captured.id);
+    if (table && table.logKey.join(',') !== captured.key.join(',')) {
+      table.logKey = captured.key;
+      context.staged.delete(table.id);
+    }
+  }
+}
+
+/** Describes how a table's shape differs, for messages ("column … was added"). */
+export function shapeDifference(before: TableShape, after: TableShape | undefined): string | undefined {
+  return describeShapeChange(before, after);
+}

@@ -1,0 +1,80 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tablesByName } from './catalog.ts';
+import { installLink } from './link-setup.ts';
+import {
+  createSaasSchema,
+  type ReplicationPair,
+  runSql,
+  SAAS_TABLES,
+  startApplier,
+  startReplicationPair,
+  waitForCatchUp,
+} from './testing.ts';
+import { compareTables } from './verify.ts';
+
+let pair: ReplicationPair;
+beforeAll(async () => {
+  pair = await startReplicationPair();
+  await createSaasSchema(pair);
+});
+afterAll(async () => {
+  await pair?.stop();
+});
+
+async function compare(): Promise<Awaited<ReturnType<typeof compareTables>>> {
+  const source = new pg.Client({ connectionString: pair.source.url });
+  const target = new pg.Client({ connectionString: pair.target.url });
+  await Promise.all([source.connect(), target.connect()]);
+  try {
+    const tables = [...(await tablesByName(source, SAAS_TABLES)).values()];
+    return await compareTables(source, target, tables, { chunkRows: 50 });
+  } finally {
+    await Promise.all([source.end(), target.end()]);
+  }
+}
+
+describe('engine: capture, copy and apply', () => {
+  test('copies existing rows, then follows inserts, updates, key updates, deletes and TRUNCATE', async () => {
+    await runSql(
+      pair.source.url,
+      `INSERT INTO organisations (name, balance) SELECT 'org-' || i, i * 1.5 FROM generate_series(1, 20) i;
+       INSERT INTO users (organisation_id, email, tags, avatar, score, last_seen, born)
+         SELECT 1 + i % 20, 'u' || i || '@example.com', ARRAY['a', 'b"c', NULL], '\\x00ff'::bytea, i / 3.0, now(), '2000-01-01'
+         FROM generate_series(1, 200) i;
+       INSERT INTO events (user_id, kind, payload, amounts) SELECT 1 + i % 200, 'k', jsonb_build_object('i', i, 's', E'tab\\tnew\\nline ''q'' \\\\'), ARRAY[1.10, NULL]
+         FROM generate_series(1, 1000) i;
+       INSERT INTO settings VALUES (1, 'theme', '"dark"'), (2, 'theme', NULL);`,
+    );
+    await installLink('demo', { source: pair.source.url, target: pair.target.url }, { schema: 'public' });
+    const applier = startApplier('demo', pair);
+    try {
+      await waitForCatchUp('demo', pair);
+      expect((await compare()).identical).toBe(true);
+
+      await runSql(
+        pair.source.url,
+        `BEGIN;
+         UPDATE users SET display_name = E'Zoë \\u2603 "quoted"', score = 'NaN' WHERE id % 7 = 0;
+         UPDATE organisations SET id = id + 1000 WHERE id = 3;
+         DELETE FROM events WHERE id % 10 = 0;
+         INSERT INTO events (id, user_id, kind) VALUES (10, NULL, 'reinserted');
+         UPDATE settings SET key = 'colour' WHERE organisation_id = 1;
+         COMMIT;
+         TRUNCATE settings;
+         INSERT INTO settings VALUES (5, 'after-truncate', '{"a": [1, 2]}');
+         SELECT setval('events_id_seq', 5000);`,
+      );
+      await waitForCatchUp('demo', pair);
+      const result = await compare();
+      expect(result.tables.filter((t) => !t.identical)).toStrictEqual([]);
+      const [sequence] = await runSql<{ last_value: string }>(
+        pair.target.url,
+        'SELECT last_value::text FROM events_id_seq',
+      );
+      expect(sequence!.last_value).toBe('5000');
+    } finally {
+      await applier.stop();
+    }
+  });
+});
