@@ -578,12 +578,14 @@ describe('the reference application (examples/laravel-app)', () => {
       await page.locator('main table tbody tr').first().waitFor();
       const organisations = await http('/api/organisations?per_page=100');
       expect(await page.locator('main table tbody tr').count()).toBe(organisations.json.meta.total);
-      await expect.poll(() => page.locator('.version').innerText()).toBe(`v${BUILD_VERSION}`);
+      await expect
+        .poll(async () => (await page.locator('.version').textContent())?.trim())
+        .toBe(`v${BUILD_VERSION}`);
 
       await page.locator('main table tbody tr a').first().click();
       await page.locator('main h3', { hasText: 'Users' }).waitFor();
       const first = organisations.json.data[0];
-      expect(await page.locator('main h2').innerText()).toContain(first.name);
+      expect(await page.locator('main h2').textContent()).toContain(first.name);
       await expect.poll(() => page.locator('main table tbody tr').count()).toBe(first.users_count);
       expect(problems).toStrictEqual([]);
     } finally {
