@@ -14,7 +14,8 @@
  *   `renderLaravelEnv({ secrets, config })` and hand it to the agent over its authenticated channel;
  *   redact logs with `createRedactor(values)` or `redactorForEnvironment(db, { … })`.
  * - Agent: `writeEnvFileAtomically(path, text, { uid, gid })` writes the `.env` (0600, atomic), then
- *   run `LARAVEL_ENV_STEPS` in order (config:cache, then queue:restart).
+ *   run `LARAVEL_ENV_STEPS` in order (config:cache, then queue:restart) as the app user under umask
+ *   077: the config cache holds the secrets too (test/secrets-laravel.test.ts does exactly this).
  * - Replication (and any module that must keep a credential at rest):
  *   `const cipher = createEnvelopeCipher(vault, 'replication')`; store `await cipher.seal(url, 'link:' + id)`
  *   in a text column; read it back with `await cipher.open(token, 'link:' + id)`. Root-key rotation

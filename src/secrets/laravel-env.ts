@@ -41,7 +41,9 @@ export function renderLaravelEnv(input: LaravelEnvInput, options: RenderLaravelE
 /**
  * What a Laravel host does, in this order, when a release brings a new secret set (the agent's
  * release hooks): write the `.env`, rebuild the config cache from it, then tell queue workers to
- * restart so none keeps the old values. php-fpm reads the new cache on its next request.
+ * restart so none keeps the old values. php-fpm reads the new cache on its next request. Run the
+ * commands as the app user with umask 077: `config:cache` writes the secrets into
+ * bootstrap/cache/config.php (or APP_CONFIG_CACHE), which must be as private as the `.env`.
  */
 export const LARAVEL_ENV_STEPS = [
   {
