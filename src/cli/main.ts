@@ -1,8 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { SLIPWAY_VERSION, SlipwayError, toSlipwayError } from '../core/index.ts';
+import { registerAppsCommands } from './commands/apps.ts';
+import { registerArtifactsCommands } from './commands/artifacts.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerIdentityCommands } from './commands/identity.ts';
+import { registerRunsCommands } from './commands/runs.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommand } from './commands/server.ts';
 
@@ -22,6 +25,9 @@ export function buildProgram(): Command {
   registerIdentityCommands(program);
   registerAuditCommands(program);
   registerSecretsCommands(program);
+  registerAppsCommands(program);
+  registerRunsCommands(program);
+  registerArtifactsCommands(program);
   return program;
 }
 
