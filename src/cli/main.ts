@@ -5,6 +5,7 @@ import { registerArtifactsCommands } from './commands/artifacts.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerIdentityCommands } from './commands/identity.ts';
+import { registerReplicationCommands } from './commands/replication.ts';
 import { registerRunsCommands } from './commands/runs.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommand } from './commands/server.ts';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerAppsCommands(program);
   registerRunsCommands(program);
   registerArtifactsCommands(program);
+  registerReplicationCommands(program);
   return program;
 }
 

@@ -694,3 +694,48 @@ export async function stopLinkOnTarget(
 ): Promise<void> {
   await setDesiredState(connection.client, link, 'stopped', reason);
 }
+
+/** A request's outcome as the target records it. */
+export interface RequestOutcome<T> {
+  readonly result?: T;
+  readonly error?: string;
+}
+
+/**
+ * Asks the applier that holds the link's lock to do something at a batch boundary (verify, promote)
+ * and waits for its answer.
+ * @throws when no answer comes within `timeoutMs` (the request is withdrawn if nobody started it)
+ */
+export async function requestFromApplier<T>(
+  target: pg.Client,
+  link: string,
+  kind: 'verify' | 'promote',
+  options: { args?: Record<string, unknown>; timeoutMs?: number; pollMs?: number } = {},
+): Promise<RequestOutcome<T>> {
+  const table = qualified(linkSchema(link), 'requests');
+  const { rows } = await target.query<{ id: string }>(
+    `INSERT INTO ${table} (kind, args) VALUES ($1, $2) RETURNING id::text`,
+    [kind, JSON.stringify(options.args ?? {})],
+  );
+  const id = rows[0]!.id;
+  const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+  while (Date.now() < deadline) {
+    const answer = await target.query<{
+      finished: boolean;
+      started: boolean;
+      result: T | null;
+      error: string | null;
+    }>(
+      `SELECT finished_at IS NOT NULL AS finished, started_at IS NOT NULL AS started, result, error FROM ${table} WHERE id = $1`,
+      [id],
+    );
+    const row = answer.rows[0];
+    if (row?.finished) {
+      await target.query(`DELETE FROM ${table} WHERE id = $1`, [id]);
+      return row.error ? { error: row.error } : { result: row.result as T };
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
+  }
+  await target.query(`DELETE FROM ${table} WHERE id = $1 AND started_at IS NULL`, [id]);
+  throw new Error(`The applier of link "${link}" did not answer the ${kind} request in time`);
+}
