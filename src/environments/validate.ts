@@ -335,7 +335,17 @@ export function validateRepository(output: unknown): RepositoryValidation {
   const definedIn = new Map<string, string>();
   for (const entry of parsed.data.files) {
     problems.push(...entry.problems.map((p) => ({ file: entry.file, ...p })));
-    if (entry.problems.length > 0) continue; // the DSL's own messages say it better than a schema would
+    if (entry.problems.length > 0) {
+      // The DSL's own messages say it better than a schema would; the whole-environment checks still
+      // run, so one evaluation reports every problem, each path once.
+      const reported = new Set(entry.problems.map((p) => p.path));
+      for (const raw of entry.environments) {
+        const result = EnvironmentModel.safeParse(raw);
+        if (!result.success) continue;
+        problems.push(...checkEnvironment(entry.file, result.data).filter((p) => !reported.has(p.path)));
+      }
+      continue;
+    }
     if (entry.environments.length === 0) {
       problems.push({
         file: entry.file,

@@ -191,6 +191,14 @@ export class Scaling implements HasValueProblems {
     );
   }
 
+  /** "Scaling.fixed(2)" or "Scaling.auto({ min: 2, max: 10, targetCpu: 70% })". */
+  toString(): string {
+    const j = this.json;
+    return j.mode === 'fixed'
+      ? `Scaling.fixed(${j.count})`
+      : `Scaling.auto({ min: ${j.min}, max: ${j.max}, targetCpu: ${j.targetCpuPercent}% })`;
+  }
+
   /** Instances the service starts with: the count, or `min`. */
   get initialCount(): number {
     return this.json.mode === 'fixed' ? this.json.count : this.json.min;
@@ -234,6 +242,11 @@ export class Placement implements HasValueProblems {
       });
     }
     return new Placement({ mode: 'dedicated', zones: Array.isArray(zones) ? [...zones] : [] }, problems);
+  }
+
+  /** "Placement.dedicated()" or "Placement.with(web)". */
+  toString(): string {
+    return this.json.mode === 'dedicated' ? 'Placement.dedicated()' : `Placement.with(${this.json.service})`;
   }
 
   /** On the hosts of another service (a worker beside each web instance), one instance per host. */
@@ -289,6 +302,11 @@ export class InstanceSize implements HasValueProblems {
   /** 4 vCPU, 8 GiB. */
   static large(): InstanceSize {
     return new InstanceSize({ name: 'large', vcpus: 4, memoryMiB: 8192 });
+  }
+
+  /** "small (0.5 vCPU, 512 MiB)". */
+  toString(): string {
+    return `${this.json.name} (${this.json.vcpus} vCPU, ${this.json.memoryMiB} MiB)`;
   }
 
   /** A size of your own. */
@@ -395,6 +413,11 @@ export class DeployStrategy implements HasValueProblems {
     problems: readonly ValueProblem[],
   ) {
     this[VALUE_PROBLEMS] = problems;
+  }
+
+  /** "DeployStrategy.rolling", "DeployStrategy.blue-green" or "DeployStrategy.canary". */
+  toString(): string {
+    return `DeployStrategy.${this.json.strategy}`;
   }
 
   /** Replace instances a batch at a time. */
@@ -535,6 +558,11 @@ export class SecretRef implements HasValueProblems {
             },
           ],
     );
+  }
+
+  /** 'SecretRef.named("db-password")'. */
+  toString(): string {
+    return `SecretRef.named(${JSON.stringify(this.name)})`;
   }
 
   /** Whether `value` is a SecretRef. */

@@ -106,10 +106,13 @@ function runSandbox(args: string[], timeoutMs: number): Promise<unknown> {
     let stderr = '';
     let failure: Error | undefined;
     const timer = setTimeout(() => {
-      failure = new UnavailableError(`Cannot evaluate environment files: they ran longer than ${timeoutMs / 1000} s`, {
-        hint: 'Look for loops or waits in the environment files; they must only build definitions',
-        retryable: false,
-      });
+      failure = new UnavailableError(
+        `Cannot evaluate environment files: they ran longer than ${timeoutMs / 1000} s`,
+        {
+          hint: 'Look for loops or waits in the environment files; they must only build definitions',
+          retryable: false,
+        },
+      );
       child.kill('SIGKILL');
     }, timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
@@ -145,7 +148,7 @@ function runSandbox(args: string[], timeoutMs: number): Promise<unknown> {
       if (code !== 0 || !lastLine) {
         return reject(
           new UnavailableError('Cannot evaluate environment files: the sandbox failed', {
-            hint: 'Read the details; they are the sandbox\'s own error output',
+            hint: "Read the details; they are the sandbox's own error output",
             details: { exitCode: code, stderr: stderr.slice(-4000) },
             retryable: false,
           }),
@@ -155,11 +158,14 @@ function runSandbox(args: string[], timeoutMs: number): Promise<unknown> {
         resolve(JSON.parse(lastLine));
       } catch (error) {
         reject(
-          new UnavailableError('Cannot evaluate environment files: the sandbox printed something that is not JSON', {
-            hint: 'Environment files must not write to standard output',
-            cause: error,
-            retryable: false,
-          }),
+          new UnavailableError(
+            'Cannot evaluate environment files: the sandbox printed something that is not JSON',
+            {
+              hint: 'Environment files must not write to standard output',
+              cause: error,
+              retryable: false,
+            },
+          ),
         );
       }
     });

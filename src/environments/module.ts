@@ -1,0 +1,46 @@
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import type { AnyRoute, Clock, Logger } from '../core/index.ts';
+import { environmentsRoutes } from './routes.ts';
+import { type EnvironmentServices, startEnvironmentServices } from './service.ts';
+
+/** What the module needs from the running control plane. */
+export interface EnvironmentsRuntime {
+  readonly store: { readonly db: Kysely<any>; readonly pool: pg.Pool };
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  addService(service: {
+    readonly name: string;
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    listening?(url: string): void;
+  }): void;
+}
+
+/** The URL agents on this machine use: a wildcard listen address becomes loopback. */
+function localUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
+  if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
+  return parsed.origin;
+}
+
+/**
+ * The environments module: its routes, and its background work (plans, GitOps, applies, keeping
+ * local environments up), which starts once the server listens.
+ */
+export function environmentsModule(runtime: EnvironmentsRuntime): AnyRoute[] {
+  let services: Promise<EnvironmentServices> | undefined;
+  runtime.addService({
+    name: 'environments',
+    start: async () => undefined,
+    listening: (url) => {
+      services = startEnvironmentServices({ ...runtime, url: localUrl(url) });
+    },
+    stop: async () => {
+      await (await services)?.stop();
+    },
+  });
+  return environmentsRoutes({ clock: runtime.clock });
+}
