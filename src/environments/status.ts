@@ -182,7 +182,7 @@ export async function environmentView(
     if (observed && !observed.running) lbProblems.push('HAProxy is not running');
     for (const server of spec.servers) {
       const s = servers.find((x) => x.name === server);
-      if (observed?.running && (!s || !s.status.startsWith('UP')))
+      if (observed?.running && !s?.status.startsWith('UP'))
         lbProblems.push(`server ${server} is ${s?.status ?? 'missing'}`);
     }
     if (!observed) lbProblems.push('not observed yet');

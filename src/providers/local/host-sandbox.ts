@@ -182,9 +182,33 @@ export class LocalHost {
     await writeFile(join(this.agentStateDirectory, 'join-token'), `${token}\n`, { mode: 0o600 });
   }
 
-  /** The running agent processes of this host (normally one), found by their label. */
+  /**
+   * The running agent processes of this host (normally one), found by their label. Only the agent
+   * itself (node running agent/main.js): the sandbox's wrappers carry the label in their arguments too.
+   */
   async agents(): Promise<ProcessEntry[]> {
-    return findProcesses([`--label=${this.label}`]);
+    const found = await findProcesses([`--label=${this.label}`]);
+    return found.filter(
+      (p) =>
+        /(^|\/)node[\d.]*$/.test(p.commandLine[0] ?? '') &&
+        p.commandLine.some((arg) => arg.endsWith('agent/main.js')),
+    );
+  }
+
+  /**
+   * The init of an agent's sandbox (bubblewrap's process that is PID 1 of the host's namespace), as
+   * seen from this machine: killing it ends every process of the host. Undefined unless the agent's
+   * parent is that very process (never the control plane or anything else).
+   */
+  async sandboxInit(agent: ProcessEntry): Promise<number | undefined> {
+    if (!this.#support.bubblewrap || agent.parentPid <= 1 || agent.parentPid === process.pid)
+      return undefined;
+    const [parent] = (await findProcesses([`--label=${this.label}`])).filter(
+      (p) => p.pid === agent.parentPid,
+    );
+    if (!parent || !parent.commandLine[0]!.endsWith('bwrap') || parent.namespacePids.length < 2)
+      return undefined;
+    return parent.pid;
   }
 
   /** Starts the agent (in its sandbox) and waits until its process is there. */
@@ -247,7 +271,8 @@ export class LocalHost {
     const agents = await this.agents();
     const inits = new Set<number>();
     for (const agent of agents) {
-      if (this.#support.bubblewrap && agent.parentPid > 1) inits.add(agent.parentPid);
+      const init = await this.sandboxInit(agent);
+      if (init) inits.add(init);
       try {
         process.kill(agent.pid, 'SIGTERM');
       } catch {
@@ -272,9 +297,22 @@ export class LocalHost {
 
   /** Kills whatever is left of a sandbox whose agent died (its init and every process in it). */
   async killSandbox(agent: ProcessEntry | undefined): Promise<void> {
-    if (agent && agent.parentPid > 1 && this.#support.bubblewrap) {
+    const init = agent ? await this.sandboxInit(agent) : undefined;
+    if (init) {
       try {
-        process.kill(agent.parentPid, 'SIGKILL');
+        process.kill(init, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  /** Kills whatever is left of this host's sandboxes when no agent runs (found by their label). */
+  async killLeftovers(): Promise<void> {
+    for (const leftover of await findProcesses([`--label=${this.label}`])) {
+      if (leftover.pid === process.pid) continue;
+      try {
+        process.kill(leftover.pid, 'SIGKILL');
       } catch {
         // gone
       }

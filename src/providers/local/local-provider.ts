@@ -313,15 +313,13 @@ export class LocalProvider implements EnvironmentProvider {
     const observed: Record<string, EnvironmentObservation['hosts'][string]> = {};
     for (const name of hosts) {
       const host = await this.#host(context.environment, name);
-      const agent = (await host.agents()).find((p) => p.commandLine.some((a) => a.endsWith('agent/main.js')));
-      let pids: Record<string, number> = {};
-      if (agent && agent.parentPid > 1 && (await this.support()).bubblewrap) {
-        pids = Object.fromEntries(
-          [...(await namespacePidMap(agent.parentPid))].map(([inside, outside]) => [String(inside), outside]),
-        );
-      } else if (agent) {
-        pids = {};
-      }
+      const [agent] = await host.agents();
+      const init = agent ? await host.sandboxInit(agent) : undefined;
+      const pids = init
+        ? Object.fromEntries(
+            [...(await namespacePidMap(init))].map(([inside, outside]) => [String(inside), outside]),
+          )
+        : {};
       observed[name] = { agentRunning: agent !== undefined, agentPid: agent?.pid ?? null, pids };
     }
     const lbDirectory = join(dir, 'haproxy');
@@ -361,10 +359,9 @@ export class LocalProvider implements EnvironmentProvider {
       const host = await this.#host(context.environment, request.name);
       if (!existsSync(host.directory)) continue;
       const restarted = await this.#exclusive(`host:${host.label}`, async () => {
-        const agents = await host.agents();
-        if (agents.some((p) => p.commandLine.some((a) => a.endsWith('agent/main.js')))) return false;
+        if ((await host.agents()).length > 0) return false;
         // The agent died: whatever is left of its sandbox goes, then a new agent starts (it keeps its credential).
-        for (const leftover of agents) await host.killSandbox(leftover);
+        await host.killLeftovers();
         if (!host.hasCredential()) await host.writeJoinToken(await request.issueJoinToken());
         await host.startAgent(this.#options.controlPlaneUrl);
         return true;
