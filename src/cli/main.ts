@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { SLIPWAY_VERSION, SlipwayError, toSlipwayError } from '../core/index.ts';
+import { registerAgentCommands } from './commands/agent.ts';
 import { registerAppsCommands } from './commands/apps.ts';
 import { registerArtifactsCommands } from './commands/artifacts.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerDemoCommand } from './commands/demo.ts';
+import { registerEnvironmentCommands } from './commands/environments.ts';
 import { registerIdentityCommands } from './commands/identity.ts';
 import { registerReplicationCommands } from './commands/replication.ts';
 import { registerRunsCommands } from './commands/runs.ts';
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerIdentityCommands(program);
   registerAuditCommands(program);
+  registerEnvironmentCommands(program);
+  registerAgentCommands(program);
   registerSecretsCommands(program);
   registerAppsCommands(program);
   registerRunsCommands(program);
