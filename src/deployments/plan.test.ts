@@ -3,6 +3,7 @@ import {
   canaryWeights,
   nextHostNames,
   type PlannedInstance,
+  planRollback,
   planRollout,
   type RolloutAction,
 } from './plan.ts';
@@ -25,7 +26,14 @@ function simulate(instances: PlannedInstance[], actions: readonly RolloutAction[
   for (const action of actions) {
     switch (action.kind) {
       case 'create-host':
-        hosts.set(action.host, { release: 'new', weight: 0, inBalancer: false, healthy: false });
+        if (!hosts.has(action.host)) {
+          hosts.set(action.host, {
+            release: action.release ?? 'new',
+            weight: 0,
+            inBalancer: false,
+            healthy: false,
+          });
+        }
         break;
       case 'wait-healthy':
         hosts.get(action.host)!.healthy = true;
@@ -52,12 +60,14 @@ function simulate(instances: PlannedInstance[], actions: readonly RolloutAction[
           host.weight = weight;
         }
         break;
-      case 'drain':
-        hosts.get(action.host)!.weight = 0;
+      case 'drain': {
+        const host = hosts.get(action.host);
+        if (host) host.weight = 0; // draining a host that is not there is done already
         break;
+      }
       case 'delete-host': {
-        const host = hosts.get(action.host)!;
-        expect(host.weight, `${action.host} deleted while it has traffic`).toBe(0);
+        const host = hosts.get(action.host);
+        if (host) expect(host.weight, `${action.host} deleted while it has traffic`).toBe(0);
         hosts.delete(action.host);
         break;
       }
@@ -200,4 +210,25 @@ describe('planRollout() refuses downtime', () => {
       { kind: 'wait-healthy', host: 'web-2' },
     ]);
   });
+});
+
+describe('planRollback()', () => {
+  for (const { name, strategy } of STRATEGIES) {
+    test(`${name}: stopped after any action, the rollback serves the old release on the original hosts without a gap`, () => {
+      const instances = [...web(3), { host: 'worker-1', serving: false }];
+      const plan = planRollout(instances, strategy);
+      for (let done = 0; done < plan.actions.length; done++) {
+        const rollback = planRollback(instances, plan, done);
+        const result = simulate(instances, [...plan.actions.slice(0, done), ...rollback]);
+        expect(result.minServing, `stopped after ${done} actions`).toBeGreaterThan(0);
+        expect([...result.hosts.keys()].sort(), `stopped after ${done} actions`).toStrictEqual(
+          instances.map((i) => i.host).sort(),
+        );
+        for (const [host, state] of result.hosts) {
+          expect(state.release, `${host} after stopping at ${done}`).toBe('old');
+          if (host.startsWith('web')) expect(state).toMatchObject({ inBalancer: true, weight: 100 });
+        }
+      }
+    });
+  }
 });

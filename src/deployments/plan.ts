@@ -18,8 +18,13 @@ export interface PlannedInstance {
 export type RolloutAction =
   /** Run a release hook (once, on one host) and wait for it to succeed. */
   | { readonly kind: 'hook'; readonly hook: 'predeploy' | 'postdeploy'; readonly host: string }
-  /** Create a host that runs the new release (surge, green set, canary). */
-  | { readonly kind: 'create-host'; readonly host: string; readonly like: string }
+  /** Create a host that runs a release (the new one for surge, green set, canary; the old one in a rollback). */
+  | {
+      readonly kind: 'create-host';
+      readonly host: string;
+      readonly like: string;
+      readonly release?: 'new' | 'old';
+    }
   /** Point an existing host at a release and wait until it installed it and its processes are healthy. */
   | { readonly kind: 'install'; readonly host: string; readonly release: 'new' | 'old' }
   /** Wait until a host's processes pass their health checks. */
@@ -218,4 +223,55 @@ export function planRollout(
   const workers: RolloutAction[] = background.map((i) => ({ kind: 'install', host: i.host, release: 'new' }));
   const finalHosts = [...web.finalHosts, ...background.map((i) => i.host)];
   return { actions: withHooks([...web.actions, ...workers], finalHosts), finalHosts };
+}
+
+/**
+ * The actions that undo a rollout stopped after its first `done` actions: the original hosts serve
+ * the old release again at full weight (re-created when the rollout had already removed them), and
+ * every host the rollout created is drained and removed. Capacity comes back before anything goes.
+ */
+export function planRollback(
+  instances: readonly PlannedInstance[],
+  plan: RolloutPlan,
+  done: number,
+): RolloutAction[] {
+  const executed = plan.actions.slice(0, done);
+  const original = new Set(instances.map((i) => i.host));
+  const created = new Set<string>();
+  const upgraded = new Set<string>();
+  const deleted = new Set<string>();
+  for (const action of executed) {
+    if (action.kind === 'create-host') created.add(action.host);
+    if (action.kind === 'install' && action.release === 'new') upgraded.add(action.host);
+    if (action.kind === 'delete-host') deleted.add(action.host);
+  }
+  // The host being installed when the rollout stopped may be half-way: treat it as upgraded.
+  const stoppedAt = plan.actions[done];
+  if (stoppedAt?.kind === 'install' && stoppedAt.release === 'new') upgraded.add(stoppedAt.host);
+  if (stoppedAt?.kind === 'create-host') created.add(stoppedAt.host);
+
+  const actions: RolloutAction[] = [];
+  const restored: Record<string, number> = {};
+  for (const instance of instances) {
+    const host = instance.host;
+    if (deleted.has(host)) {
+      actions.push({ kind: 'create-host', host, like: host, release: 'old' });
+      actions.push({ kind: 'wait-healthy', host });
+      if (instance.serving) actions.push({ kind: 'serve', host, weight: 100 });
+    } else if (upgraded.has(host)) {
+      if (instance.serving) actions.push({ kind: 'drain', host });
+      actions.push({ kind: 'install', host, release: 'old' });
+      if (instance.serving) actions.push({ kind: 'serve', host, weight: 100 });
+    } else if (instance.serving) {
+      restored[host] = 100;
+    }
+  }
+  if (Object.keys(restored).length > 0) actions.push({ kind: 'weights', weights: restored });
+  // Drain and delete are idempotent: a host whose creation was cut short may not exist at all.
+  const newHosts = [...created].filter((h) => !original.has(h) && !deleted.has(h));
+  for (const host of newHosts) {
+    actions.push({ kind: 'drain', host });
+    actions.push({ kind: 'delete-host', host });
+  }
+  return actions;
 }
