@@ -58,3 +58,23 @@ export interface Principal {
   readonly groups: readonly string[];
   readonly grants: readonly Grant[];
 }
+
+/**
+ * Route access words for machines rather than people: `agent` admits a host agent presenting its
+ * own host credential; `agent-join` admits a new host presenting its one-time join token.
+ */
+export type MachineAccess = 'agent' | 'agent-join';
+
+/** A machine (a host agent) that authenticated with a credential a module issued to it. */
+export interface MachinePrincipal {
+  /** Which machine access the credential opens. */
+  readonly kind: MachineAccess;
+  /** The machine's id (a host id). */
+  readonly id: string;
+  /** How the audit log names it, such as "host:staging/web-1". */
+  readonly name: string;
+  /** The credential's id (never the secret). */
+  readonly credentialId: string;
+  /** Safe facts the issuing module attaches, such as the host's environment. */
+  readonly attributes: Readonly<Record<string, string>>;
+}

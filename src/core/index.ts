@@ -4,6 +4,8 @@ export {
   environmentScope,
   formatScope,
   type Grant,
+  type MachineAccess,
+  type MachinePrincipal,
   PLATFORM,
   type Principal,
   ROLES,

@@ -3,7 +3,7 @@ import type {} from '@fastify/cookie';
 import type { FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
-import type { Principal, Role, Scope } from './access.ts';
+import type { MachineAccess, MachinePrincipal, Principal, Role, Scope } from './access.ts';
 
 /** HTTP methods a route can answer. */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -22,16 +22,24 @@ export interface RouteInput<B, Q, P> {
  * - `authenticated`: any signed-in, enabled user; the handler checks anything finer.
  * - `{ role, scope }`: the caller must hold `role` (or a stronger one) on the scope; a platform
  *   binding covers every environment.
+ * - `agent` / `agent-join`: a machine, not a person: a host agent with its host credential, or a new
+ *   host with its one-time join token (see MachineAccess); user credentials are refused there.
  */
 export type RouteAccess<I> =
   | 'public'
   | 'authenticated'
+  | MachineAccess
   | { readonly role: Role; readonly scope: Scope | ((input: I) => Scope) };
 
-/** How a mutating route appears in the audit log. */
+/** How a mutating (or read-audited) route appears in the audit log. */
 export interface RouteAudit<I> {
   /** A dotted verb such as "users.create". */
   readonly action: string;
+  /**
+   * Whether successful calls are recorded. Telemetry a machine sends every few seconds (an agent's
+   * status report) sets false: its denied and failed calls are still recorded. @default true
+   */
+  readonly successes?: boolean;
   /** What the call acts on, such as "user:alice"; never a secret. */
   readonly target?: (input: I) => string;
 }
@@ -39,8 +47,10 @@ export interface RouteAudit<I> {
 /** Per-request facts and tools handed to a handler. */
 export interface RouteContext<I> {
   readonly input: I;
-  /** The caller; undefined only on public routes when nobody is signed in. */
+  /** The caller; undefined only on public routes when nobody is signed in, and on machine routes. */
   readonly principal: Principal | undefined;
+  /** The machine calling a route with `agent` or `agent-join` access. */
+  readonly machine?: MachinePrincipal;
   /** The database; inside a transaction for mutating routes, committed with the audit entry. */
   readonly db: Kysely<any>;
   readonly requestId: string;
@@ -83,8 +93,14 @@ export interface RouteDefinition<
   readonly response?: R;
   /** @default 200, or 201 for POST */
   readonly successStatus?: number;
-  /** Required for every method but GET. */
+  /** Required for every method but GET, and for a GET with `auditReads`. */
   readonly audit?: RouteAudit<RouteInput<z.output<B>, z.output<Q>, z.output<P>>>;
+  /**
+   * Audit this GET like a write: one entry per call, whether it succeeds, fails or is refused, written
+   * before the answer leaves (no entry, no answer). For reads of sensitive data, such as secret values.
+   * @default false
+   */
+  readonly auditReads?: boolean;
   /**
    * Whether the handler runs in one transaction with its audit entry.
    * @default true for mutating methods

@@ -7,6 +7,8 @@ import {
   type Clock,
   ErrorCode,
   InvalidInputError,
+  type MachineAccess,
+  type MachinePrincipal,
   type Principal,
   type Role,
   type Scope,
@@ -30,6 +32,52 @@ export interface PipelineDeps {
   readonly clock: Clock;
   /** Resolved credentials, invalidated across replicas by database notifications. */
   readonly credentialCache?: CredentialCache;
+}
+
+/**
+ * Authenticates the bearer credentials a module issues to machines (a host agent's credential, a
+ * join token), recognised by their prefix. Identity never sees them; user routes refuse them.
+ */
+export interface MachineAuthenticator {
+  /** The credential's prefix, such as "sla_". */
+  readonly prefix: string;
+  /**
+   * The machine the credential belongs to.
+   * @throws UnauthenticatedError when it is unknown, wrong, used up or revoked
+   */
+  authenticate(db: Store['db'], credential: string, now: Date): Promise<MachinePrincipal>;
+}
+
+const MACHINE_AUTHENTICATORS = new Map<string, MachineAuthenticator>();
+
+/** Registers the modules' machine authenticators (once per prefix; the server does this at start). */
+export function registerMachineAuthenticators(authenticators: readonly MachineAuthenticator[]): void {
+  for (const authenticator of authenticators) MACHINE_AUTHENTICATORS.set(authenticator.prefix, authenticator);
+}
+
+const MACHINE_ACCESS: ReadonlySet<unknown> = new Set<MachineAccess>(['agent', 'agent-join']);
+
+function machineCredentialRequired(access: MachineAccess): UnauthenticatedError {
+  return access === 'agent'
+    ? new UnauthenticatedError('This route is for host agents: a host credential is required', {
+        hint: 'Run `slipway agent` on the host; it joins with a join token and then uses its own credential',
+      })
+    : new UnauthenticatedError('This route needs a valid, unused join token', {
+        hint: 'Create one with `slipway agent join-token ENVIRONMENT HOST`; each token works once',
+      });
+}
+
+/** The machine behind a bearer credential with a registered prefix; undefined for anything else. */
+async function authenticateMachine(
+  deps: PipelineDeps,
+  authorization: string | undefined,
+): Promise<MachinePrincipal | undefined> {
+  const bearer = authorization ? /^Bearer\s+(\S+)$/i.exec(authorization)?.[1] : undefined;
+  if (!bearer) return undefined;
+  for (const [prefix, authenticator] of MACHINE_AUTHENTICATORS) {
+    if (bearer.startsWith(prefix)) return authenticator.authenticate(deps.store.db, bearer, deps.clock.now());
+  }
+  return undefined;
 }
 
 interface FieldProblem {
@@ -116,39 +164,59 @@ function rawBodyOf(route: AnyRoute, request: FastifyRequest): { rawBody?: Buffer
 /** Builds the Fastify handler that runs a route: authenticate, validate, authorise, handle, audit. */
 export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
   const mutating = route.method !== 'GET';
+  // Writes are always audited; a read only when its route asks (`auditReads`), refusals included.
+  const audited = mutating || route.auditReads === true;
+  if (audited && !route.audit) {
+    throw new Error(`Route ${route.method} ${route.path} is audited but declares no audit action`);
+  }
   const useTransaction = mutating && route.transaction !== false;
 
   return async function handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const audit: { target?: string; details?: Record<string, unknown>; actor?: string } = {};
     let authentication: Authentication | undefined;
+    let machine: MachinePrincipal | undefined;
     try {
-      const credentials = {
-        authorization: request.headers.authorization,
-        sessionCookie: request.cookies?.[SESSION_COOKIE],
-      };
-      authentication =
-        route.access === 'public'
-          ? // A public route needs nobody; a stale cookie or a foreign bearer token (a scrape token) must not block it.
-            await authenticateRequest(
-              deps.store.db,
-              credentials,
-              deps.clock.now(),
-              deps.credentialCache,
-            ).catch(() => undefined)
-          : await authenticateRequest(deps.store.db, credentials, deps.clock.now(), deps.credentialCache);
+      machine = await authenticateMachine(deps, request.headers.authorization).catch((error) => {
+        if (route.access === 'public') return undefined;
+        throw error;
+      });
+      if (machine) audit.actor = machine.name;
+      if (MACHINE_ACCESS.has(route.access)) {
+        if (machine?.kind !== route.access) throw machineCredentialRequired(route.access as MachineAccess);
+      } else if (machine && route.access !== 'public') {
+        throw new UnauthenticatedError('A host credential cannot call this route', {
+          hint: 'Host credentials open only the agent routes; people use `slipway login` or an API token',
+        });
+      } else {
+        const credentials = {
+          authorization: request.headers.authorization,
+          sessionCookie: request.cookies?.[SESSION_COOKIE],
+        };
+        authentication =
+          route.access === 'public'
+            ? // A public route needs nobody; a stale cookie or a foreign bearer token (a scrape token) must not block it.
+              await authenticateRequest(
+                deps.store.db,
+                credentials,
+                deps.clock.now(),
+                deps.credentialCache,
+              ).catch(() => undefined)
+            : await authenticateRequest(deps.store.db, credentials, deps.clock.now(), deps.credentialCache);
+        if (route.access !== 'public' && !authentication?.principal) throw new UnauthenticatedError();
+      }
       const principal = authentication?.principal;
-      if (route.access !== 'public' && !principal) throw new UnauthenticatedError();
       // A cookie rides along on every request a browser makes; a write must prove it came from our console.
       if (mutating && authentication?.session) {
         checkCsrf(authentication.session.csrfToken, request.headers['x-csrf-token'] as string | undefined);
       }
       const input = parseInput(route, request);
+      // Named before the policy check, so a refused call's entry says what was attempted.
+      if (route.audit?.target) audit.target = route.audit.target(input);
       if (typeof route.access === 'object') {
         const scope =
           typeof route.access.scope === 'function' ? route.access.scope(input) : route.access.scope;
         authorize(principal, route.access.role, scope);
       }
-      if (route.audit?.target) audit.target = route.audit.target(input);
 
       const run = async (db: Store['db']) =>
         route.handler({
@@ -159,13 +227,16 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
           sourceIp: request.ip,
           audit,
           ...(authentication?.session ? { session: authentication.session } : {}),
+          ...(machine ? { machine } : {}),
           authorize: (role: Role, scope: Scope) => authorize(principal, role, scope),
           reply,
           ...rawBodyOf(route, request),
         });
 
       let result: unknown;
-      if (useTransaction) {
+      if (useTransaction && route.audit?.successes === false) {
+        result = await inTransaction(deps.store.db, run);
+      } else if (useTransaction) {
         result = await inTransaction(deps.store.db, async (trx) => {
           const value = await run(trx);
           await appendAudit(trx, auditRecord(route, request, principal, audit, 'success'), deps.clock.now());
@@ -173,7 +244,7 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
         });
       } else {
         result = await run(deps.store.db);
-        if (mutating)
+        if (audited && route.audit?.successes !== false)
           await appendAudit(
             deps.store.db,
             auditRecord(route, request, principal, audit, 'success'),
@@ -199,7 +270,7 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
       return result;
     } catch (error) {
       const failure = fromFastifyError(error);
-      if (mutating) {
+      if (audited) {
         const outcome =
           failure.code === ErrorCode.Forbidden || failure.code === ErrorCode.Unauthenticated
             ? 'denied'

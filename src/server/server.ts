@@ -14,11 +14,14 @@ import {
 } from '../core/index.ts';
 import { CredentialCache, ensureBootstrapAdmin, sweepExpiredSessions } from '../identity/index.ts';
 import { JobQueue, type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
+import { Notifier } from '../notifications/index.ts';
+import { createEnvelopeCipher, SecretVault } from '../secrets/index.ts';
 import { inTransaction, lockDataDir, migrateToLatest, openStore, type Store } from '../store/index.ts';
 import { buildApp, type RegisteredRoute } from './app.ts';
 import type { ServerConfig } from './config.ts';
 import { createServerMetrics } from './metrics.ts';
-import { MODULE_MIGRATIONS, moduleRoutes } from './modules.ts';
+import { MODULE_MACHINE_AUTHENTICATORS, MODULE_MIGRATIONS, type ModuleService, moduleRoutes } from './modules.ts';
+import { registerMachineAuthenticators } from './route-pipeline.ts';
 import { buildOpenApi } from './openapi.ts';
 import { systemRoutes } from './system-routes.ts';
 
@@ -34,6 +37,10 @@ export interface RunningServer {
   readonly routes: readonly AnyRoute[];
   /** Every method and URL Fastify answers, including plugin routes (static files). */
   readonly registeredRoutes: readonly RegisteredRoute[];
+  /** The secret store's keys and sealed state (for the modules that resolve secrets). */
+  readonly secretVault: SecretVault;
+  /** Records notifications and delivers them (email, webhooks). */
+  readonly notifier: Notifier;
   /** Set when this start created the first administrator with a generated password. */
   readonly generatedAdminPassword?: string;
   /** Milliseconds from the call to listening. */
@@ -63,6 +70,8 @@ export async function startServer(
     cleanups.length = 0;
   };
 
+  // The root key is in `config` now; child processes (PostgreSQL, hooks) must not inherit it.
+  delete process.env.SLIPWAY_ROOT_KEY;
   try {
     if (!config.databaseUrl) cleanups.push(await lockDataDir(config.dataDir));
     const store = await openStore({
@@ -100,6 +109,22 @@ export async function startServer(
 
     const queue = await JobQueue.start(store.settings, { logger });
     cleanups.push(() => queue.stop());
+    const secretVault = await SecretVault.open({
+      db: store.db,
+      rootKey: { file: config.rootKeyFile, value: config.rootKey },
+      queue,
+      logger,
+      clock,
+      versionsKept: config.secretVersionsKept,
+    });
+    const notifier = new Notifier({
+      db: store.db,
+      queue,
+      clock,
+      logger,
+      cipher: () => createEnvelopeCipher(secretVault, 'notifications'),
+    });
+    await notifier.start();
     const loops: SingletonLoop[] = [
       startSingletonLoop(store.pool, {
         name: 'housekeeping',
@@ -115,11 +140,25 @@ export async function startServer(
       await Promise.all(loops.map((loop) => loop.stop()));
     });
 
+    registerMachineAuthenticators(MODULE_MACHINE_AUTHENTICATORS);
     const metrics = createServerMetrics();
+    const services: ModuleService[] = [];
     const routes = moduleRoutes({
+      runtime: {
+        store,
+        queue,
+        dataDir: config.dataDir,
+        clock,
+        logger,
+        metrics: metrics.registry,
+        ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+        addService: (service) => services.push(service),
+      },
       clock,
       sessionTtlMs: parseDuration(config.sessionTtl, 'sessionTtl'),
       loginRateLimitPerMinute: config.loginRateLimit,
+      secretVault,
+      notifier,
     });
     let openApi: unknown;
     const allRoutes = [
@@ -157,11 +196,16 @@ export async function startServer(
       ...(https ? { https } : {}),
     });
     cleanups.push(() => app.close());
+    for (const service of services) {
+      await service.start();
+      cleanups.push(() => service.stop());
+    }
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `${https ? 'https' : 'http'}://${host}:${port}`;
+    for (const service of services) service.listening?.(url);
     const startMs = Math.round(performance.now() - started);
     logger.info(
       { url, store: store.location, startMs, version: SLIPWAY_VERSION },
@@ -175,6 +219,8 @@ export async function startServer(
       app,
       routes: allRoutes,
       registeredRoutes,
+      secretVault,
+      notifier,
       startMs,
       ...(bootstrap.created && bootstrap.generatedPassword
         ? { generatedAdminPassword: bootstrap.generatedPassword }

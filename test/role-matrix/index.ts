@@ -1,7 +1,17 @@
 /** Every module's part of the role matrix (test/api-security.test.ts). Add a module here. */
+import { artifactsMatrix } from './artifacts.ts';
+import { environmentsMatrix } from './environments.ts';
 import { identityMatrix } from './identity.ts';
+import { pipelinesMatrix } from './pipelines.ts';
+import { secretsMatrix } from './secrets.ts';
 import type { MatrixModule } from './types.ts';
 
 export type { MatrixCase, MatrixContext, MatrixModule } from './types.ts';
 
-export const MATRIX: readonly MatrixModule[] = [identityMatrix];
+export const MATRIX: readonly MatrixModule[] = [
+  identityMatrix,
+  secretsMatrix,
+  environmentsMatrix,
+  pipelinesMatrix,
+  artifactsMatrix,
+];
