@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { randomToken, SlipwayError } from '../../core/index.ts';
+import { generateRootKey } from '../../secrets/index.ts';
 import { loadServerConfig, type RunningServer, startServer } from '../../server/index.ts';
 import { ApiClient } from '../api-client.ts';
 import { announceAdminPassword, stopOnSignals } from './server.ts';
@@ -34,6 +35,17 @@ async function demoAdminPassword(dataDir: string): Promise<string> {
   return password;
 }
 
+/**
+ * The demo's root key for the secrets store: a 0600 file in its data directory, made on first use,
+ * so the demo starts unsealed. (A real installation keeps its root key away from its data.)
+ */
+async function demoRootKeyFile(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'demo-root-key');
+  if (!(await readFile(path, 'utf8').catch(() => '')))
+    await writeFile(path, `${generateRootKey()}\n`, { mode: 0o600 });
+  return path;
+}
+
 /** One verified stage of `slipway demo --check`. */
 type Step = readonly [name: string, run: () => Promise<string | undefined>];
 
@@ -62,7 +74,14 @@ function expect(condition: boolean, message: string): void {
 async function checkDemo(options: DemoOptions): Promise<boolean> {
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), 'slipway-demo-'));
   const adminPassword = await demoAdminPassword(dataDir);
-  const config = loadServerConfig({ dataDir, port: options.port ?? 0, logLevel: 'warn', adminPassword });
+  const rootKeyFile = await demoRootKeyFile(dataDir);
+  const config = loadServerConfig({
+    dataDir,
+    port: options.port ?? 0,
+    logLevel: 'warn',
+    adminPassword,
+    rootKeyFile,
+  });
   let server: RunningServer | undefined;
   let api = new ApiClient({ server: 'http://127.0.0.1:1' });
   const viewerPassword = `viewer-${randomToken(12)}`;
@@ -146,6 +165,16 @@ async function checkDemo(options: DemoOptions): Promise<boolean> {
       },
     ],
     [
+      'the secrets store is unsealed and keeps a value encrypted',
+      async () => {
+        const value = `demo-${randomToken(16)}`;
+        await api.post('/api/secrets/environments/staging/APP_KEY', { value, reason: 'demo check' });
+        const read = await api.get<{ value: string }>('/api/secrets/environments/staging/APP_KEY/value');
+        expect(read.value === value, 'the secret read back differs from the one written');
+        return 'APP_KEY written and read back on staging';
+      },
+    ],
+    [
       'console, OpenAPI document and metrics are served',
       async () => {
         const page = await fetch(`${server!.url}/`, { headers: { accept: 'text/html' } }).then((r) =>
@@ -209,7 +238,10 @@ export function registerDemoCommand(program: Command): void {
       const adminPassword = await demoAdminPassword(dataDir);
       const wanted = options.port ? Number(options.port) : 7400;
       const port = options.port || (await portIsFree(wanted)) ? wanted : 0;
-      const server = await startServer(loadServerConfig({ dataDir, port, logLevel: 'warn', adminPassword }));
+      const rootKeyFile = await demoRootKeyFile(dataDir);
+      const server = await startServer(
+        loadServerConfig({ dataDir, port, logLevel: 'warn', adminPassword, rootKeyFile }),
+      );
       announceAdminPassword(server);
       process.stdout.write(
         [

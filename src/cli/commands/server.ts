@@ -39,18 +39,31 @@ export function registerServerCommand(program: Command): void {
     .option('--host <host>', 'address to listen on (env SLIPWAY_HOST)')
     .option('--port <port>', 'port to listen on (env SLIPWAY_PORT)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug (env SLIPWAY_LOG_LEVEL)')
-    .action(async (options: { dataDir?: string; host?: string; port?: string; logLevel?: string }) => {
-      const config = loadServerConfig({
-        dataDir: options.dataDir,
-        host: options.host,
-        port: options.port,
-        logLevel: options.logLevel,
-      });
-      const server = await startServer(config);
-      announceAdminPassword(server);
-      process.stderr.write(
-        `Slipway ${server.url} is ready (started in ${server.startMs} ms; ${server.store.location})\n`,
-      );
-      stopOnSignals(server);
-    });
+    .option(
+      '--root-key-file <file>',
+      "the secrets store's root key (env SLIPWAY_ROOT_KEY_FILE); without one it starts sealed",
+    )
+    .action(
+      async (options: {
+        dataDir?: string;
+        host?: string;
+        port?: string;
+        logLevel?: string;
+        rootKeyFile?: string;
+      }) => {
+        const config = loadServerConfig({
+          dataDir: options.dataDir,
+          host: options.host,
+          port: options.port,
+          logLevel: options.logLevel,
+          rootKeyFile: options.rootKeyFile,
+        });
+        const server = await startServer(config);
+        announceAdminPassword(server);
+        process.stderr.write(
+          `Slipway ${server.url} is ready (started in ${server.startMs} ms; ${server.store.location})\n`,
+        );
+        stopOnSignals(server);
+      },
+    );
 }
