@@ -67,9 +67,10 @@ function withMirrorLock<T>(path: string, work: () => Promise<T>): Promise<T> {
   const previous = MIRROR_LOCKS.get(path) ?? Promise.resolve();
   const next = previous.catch(() => undefined).then(work);
   MIRROR_LOCKS.set(path, next);
-  void next.finally(() => {
+  const release = () => {
     if (MIRROR_LOCKS.get(path) === next) MIRROR_LOCKS.delete(path);
-  });
+  };
+  next.then(release, release);
   return next;
 }
 

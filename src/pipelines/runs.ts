@@ -512,7 +512,7 @@ export async function recoverStaleRuns(
       if (retry) {
         await trx
           .updateTable('pipeline_runs')
-          .set({ state: 'queued', attempt: run.attempt + 1, runner: null, heartbeat_at: null })
+          .set({ state: 'queued', attempt: run.attempt + 1, runner: null, heartbeat_at: null, job_id: null })
           .where('id', '=', run.id)
           .execute();
       } else {
@@ -574,7 +574,7 @@ export async function requeueRun(
       .execute();
     await trx
       .updateTable('pipeline_runs')
-      .set({ state: 'queued', attempt: run.attempt + 1, runner: null, heartbeat_at: null })
+      .set({ state: 'queued', attempt: run.attempt + 1, runner: null, heartbeat_at: null, job_id: null })
       .where('id', '=', run.id)
       .execute();
     return true;

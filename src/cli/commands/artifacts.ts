@@ -215,14 +215,16 @@ export function registerArtifactsCommands(program: Command): void {
       const list = await api.get<Channel[]>('/api/channels');
       const found = list.find((c) => c.name === channel);
       const base = api.target.server.replace(/\/+$/, '');
-      const host = new URL(base).host;
+      const { host, protocol } = new URL(base);
+      // apt sends credentials over plain HTTP only when the machine line names the scheme.
+      const machine = protocol === 'http:' ? `http://${host}/apt` : `${host}/apt`;
       const lines = [
         '# 1. The repository key (signed-by):',
         `curl -fsS -H "Authorization: Bearer $SLIPWAY_TOKEN" ${base}/apt/slipway.asc -o /etc/apt/keyrings/slipway.asc`,
         '# 2. The channel:',
         `echo '${found?.sourcesLine ?? `deb [signed-by=/etc/apt/keyrings/slipway.asc] ${base}/apt ${channel} main`}' > /etc/apt/sources.list.d/slipway-${channel}.list`,
         '# 3. Read access: a token of a user holding viewer (or more) on environment:' + channel,
-        `printf 'machine ${host}/apt\\nlogin slipway\\npassword %s\\n' "$SLIPWAY_TOKEN" > /etc/apt/auth.conf.d/slipway.conf`,
+        `printf 'machine ${machine}\\nlogin slipway\\npassword %s\\n' "$SLIPWAY_TOKEN" > /etc/apt/auth.conf.d/slipway.conf`,
         'chmod 600 /etc/apt/auth.conf.d/slipway.conf && apt-get update',
       ];
       if (globals(command).json) return printObject({ channel, exists: Boolean(found), lines }, true);
