@@ -261,7 +261,11 @@ export class Applier {
         await Promise.all(opened.map((c) => c.close()));
         return 'locked';
       }
-      const side = await openConnection(this.#options.targetDsn, { ...options, side: 'target' });
+      const side = await openConnection(this.#options.targetDsn, {
+        ...options,
+        applicationName: `slipway-control:${this.#options.link}`,
+        side: 'target',
+      });
       opened.push(side);
       const { replicaMode } = await prepareApplySession(target, this.#options.link);
       const config = await readSourceConfig(source.client, this.#options.link);

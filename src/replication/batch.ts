@@ -77,6 +77,8 @@ export interface BatchContext {
   readonly sequenceValues: Map<string, string>;
   /** Whether the target session runs with session_replication_role = replica (no FK or user triggers). */
   readonly replicaMode: boolean;
+  /** The source's catalog as last read, and the version it was read at (see `catalogVersionSql`). */
+  sourceCatalog?: { readonly version: string; readonly tables: Map<number, TableInfo> };
 }
 
 /** A change to a table's definition that the link cannot follow by itself. */
@@ -120,7 +122,6 @@ interface Header {
   readonly changed: number[];
   readonly events: SourceEvent[];
   readonly catalog: Map<number, TableInfo>;
-  readonly captured: { id: number; key: string[] }[];
   readonly sequences: { name: string; value: string; called: boolean }[];
 }
 
@@ -145,6 +146,17 @@ function changedKeysSql(context: BatchContext, table: ApplyTable): string {
           UNION ALL SELECT ${keys} FROM ${logTable(context.link, table.id, 1)} WHERE ${filter}`;
 }
 
+/**
+ * A cheap fingerprint of the tables' catalog rows: their pg_class, pg_attribute and pg_index row
+ * versions. Any DDL on a table changes it; the full catalog is read again only then.
+ */
+function catalogVersionSql(oids: readonly number[]): string {
+  return `SELECT string_agg(c.oid || ':' || c.xmin || ':' || c.relnatts || ':' ||
+      coalesce((SELECT string_agg(a.xmin::text, ',' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '') || ':' ||
+      coalesce((SELECT string_agg(i.indexrelid || '/' || i.xmin, ',' ORDER BY i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid), ''),
+    ';' ORDER BY c.oid) FROM pg_class c WHERE c.oid = ANY('{${oids.join(',')}}'::oid[])`;
+}
+
 function headerSql(context: BatchContext): string {
   const schema = linkSchema(context.link);
   const tables = [...context.tables.values()];
@@ -160,8 +172,7 @@ function headerSql(context: BatchContext): string {
   (SELECT coalesce(json_agg(id), '[]') FROM (${probes.length ? probes.join(' UNION ALL ') : 'SELECT NULL::int AS id WHERE false'}) p) AS changed,
   (SELECT coalesce(json_agg(json_build_object('seq', seq::text, 'txid', txid::text, 'kind', kind, 'table', table_id,
      'payload', payload) ORDER BY seq), '[]') FROM ${qualified(schema, 'events')} WHERE txid >= '${oldest}'::xid8) AS events,
-  (${catalogJsonSql(tables.map((t) => t.oid))}) AS catalog,
-  (SELECT coalesce(json_agg(json_build_object('id', id, 'key', key_columns)), '[]') FROM ${qualified(schema, 'tables')}) AS captured,
+  (${catalogVersionSql(tables.map((t) => t.oid))}) AS catalog_version,
   (SELECT coalesce(json_agg(x), '[]') FROM (${sequenceStateSql(context.sequences)}) x) AS sequences`;
 }
 
@@ -182,24 +193,49 @@ async function readHeader(context: BatchContext): Promise<Header> {
     at: number;
     changed: number[];
     events: SourceEvent[];
-    catalog: unknown[];
-    captured: { id: number; key: string[] }[];
+    catalog_version: string | null;
     sequences: { name: string; value: string; called: boolean }[];
   };
-  const catalog = new Map<number, TableInfo>();
-  for (const entry of row.catalog) {
-    const info = catalogRowToTable(entry);
-    if (info) catalog.set(info.oid, info);
+  const version = row.catalog_version ?? '';
+  const schemaEvents = row.events.some(
+    (e) => e.kind !== 'truncate' && !isVisibleIn(BigInt(e.txid), context.position),
+  );
+  if (context.sourceCatalog?.version !== version || schemaEvents) {
+    await refreshSourceCatalog(context, version);
   }
   return {
     snapshot: parseSnapshot(row.snapshot),
     at: new Date(row.at * 1000),
     changed: row.changed,
     events: row.events,
-    catalog,
-    captured: row.captured,
+    catalog: context.sourceCatalog!.tables,
     sequences: row.sequences,
   };
+}
+
+/** Reads the tables' catalog and the keys the capture logs record (in the batch's transaction). */
+async function refreshSourceCatalog(context: BatchContext, version: string): Promise<void> {
+  const schema = linkSchema(context.link);
+  const { rows } = await context.source.query<{
+    catalog: unknown[];
+    captured: { id: number; key: string[] }[];
+  }>(
+    `SELECT (${catalogJsonSql([...context.tables.values()].map((t) => t.oid))}) AS catalog,
+            (SELECT coalesce(json_agg(json_build_object('id', id, 'key', key_columns)), '[]') FROM ${qualified(schema, 'tables')}) AS captured`,
+  );
+  const tables = new Map<number, TableInfo>();
+  for (const entry of rows[0]!.catalog) {
+    const info = catalogRowToTable(entry);
+    if (info) tables.set(info.oid, info);
+  }
+  context.sourceCatalog = { version, tables };
+  for (const captured of rows[0]!.captured) {
+    const table = context.tables.get(captured.id);
+    if (table && table.logKey.join(',') !== captured.key.join(',')) {
+      table.logKey = captured.key;
+      context.staged.delete(table.id);
+    }
+  }
 }
 
 async function refreshTargetCatalog(context: BatchContext): Promise<void> {
@@ -232,14 +268,12 @@ function stagingName(table: ApplyTable): string {
 }
 
 async function ensureStaging(context: BatchContext, table: ApplyTable): Promise<void> {
-  if (context.staged.has(table.id)) {
-    await context.target.query(`TRUNCATE ${stagingName(table)}`);
-    return;
-  }
+  if (context.staged.has(table.id)) return;
   const columns = copiedColumns(table.info);
+  // Emptied by every commit; created once per session (again after a schema change).
   await context.target.query(
     `DROP TABLE IF EXISTS ${stagingName(table)};
-     CREATE TEMP TABLE ${ident(`_slipway_stage_${table.id}`)} AS
+     CREATE TEMP TABLE ${ident(`_slipway_stage_${table.id}`)} ON COMMIT DELETE ROWS AS
        SELECT NULL::boolean AS _present, ${columnList(columns)} FROM ${qualified(table.info.schema, table.info.name)} WITH NO DATA`,
   );
   context.staged.add(table.id);
@@ -337,15 +371,12 @@ async function applyStaged(context: BatchContext, staged: readonly ApplyTable[])
     const all = parents.map((t) => applyStatements(t, mode));
     return [...all.map((s) => s.deletes).reverse(), ...all.map((s) => s.inserts)].join(';\n');
   };
-  await context.target.query('SAVEPOINT slipway_apply');
   try {
-    await context.target.query(statementsFor('merge'));
+    await context.target.query(`SAVEPOINT slipway_apply;\n${statementsFor('merge')}`);
   } catch (error) {
     if ((error as { code?: string }).code !== '23505') throw error;
-    await context.target.query('ROLLBACK TO SAVEPOINT slipway_apply');
-    await context.target.query(statementsFor('replace'));
+    await context.target.query(`ROLLBACK TO SAVEPOINT slipway_apply;\n${statementsFor('replace')}`);
   }
-  await context.target.query('RELEASE SAVEPOINT slipway_apply');
 }
 
 function sequenceUpdates(context: BatchContext, header: Header): string[] {
@@ -387,7 +418,6 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
   let targetOpen = false;
   try {
     const header = await readHeader(context);
-    refreshCapturedKeys(context, header);
     const position = context.position;
     const ddl = header.events.filter((e) => e.kind === 'ddl' && !isVisibleIn(BigInt(e.txid), position));
     const fullCopies = new Set<number>();
@@ -450,7 +480,9 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
       staged.push(table);
     }
     const sequenceSql = sequenceUpdates(context, header);
-    if (!options.whileHoldingSnapshot) await context.source.query('COMMIT');
+    // Everything is read: release the snapshot while the target applies (the client queues the rest).
+    const sourceCommitted = options.whileHoldingSnapshot ? undefined : context.source.query('COMMIT');
+    sourceCommitted?.catch(() => undefined);
 
     await applyStaged(context, staged);
     const ids = [...perTable.keys()];
@@ -463,10 +495,16 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
          synced_at = to_timestamp(${header.at.getTime() / 1000}), applied_at = now(),
          batches = batches + ${empty ? 0 : 1}, rows_applied = rows_applied + ${rows}, rate = ${rate},
          heartbeat_at = now(), last_error = NULL, last_error_at = NULL`,
-      `UPDATE ${qualified(schema, 'tables')} SET position = NULL WHERE position IS NOT NULL AND state = 'replicating'
-         AND id = ANY('{${activeTables(context)
-           .map((t) => t.id)
-           .join(',')}}'::int[])`,
+      ...(activeTables(context).some((t) => t.position)
+        ? [
+            `UPDATE ${qualified(schema, 'tables')} SET position = NULL WHERE id = ANY('{${activeTables(
+              context,
+            )
+              .filter((t) => t.position)
+              .map((t) => t.id)
+              .join(',')}}'::int[])`,
+          ]
+        : []),
       ...(ids.length > 0
         ? [
             `UPDATE ${qualified(schema, 'tables')} t SET rows_applied = t.rows_applied + c.n, changed_at = now()
@@ -478,9 +516,9 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
           `UPDATE ${qualified(schema, 'tables')} SET shape = ${literal(JSON.stringify(t.shape))} WHERE id = ${t.id}`,
       ),
     ];
-    await context.target.query(statements.join(';\n'));
-    await context.target.query('COMMIT');
+    await context.target.query(`${statements.join(';\n')};\nCOMMIT`);
     targetOpen = false;
+    await sourceCommitted;
     context.position = header.snapshot;
     for (const table of activeTables(context)) table.position = undefined;
     rememberSequences(context, header);
@@ -504,16 +542,6 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
     if (targetOpen) await context.target.query('ROLLBACK').catch(() => undefined);
     await context.source.query('ROLLBACK').catch(() => undefined);
     throw error;
-  }
-}
-
-function refreshCapturedKeys(context: BatchContext, header: Header): void {
-  for (const captured of header.captured) {
-    const table = context.tables.get(captured.id);
-    if (table && table.logKey.join(',') !== captured.key.join(',')) {
-      table.logKey = captured.key;
-      context.staged.delete(table.id);
-    }
   }
 }
 

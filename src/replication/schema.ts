@@ -155,6 +155,7 @@ export const VerifyResult = z.object({
   tables: z.array(TableComparison),
   skipped: z.array(z.string()),
 });
+export type VerifyResult = z.infer<typeof VerifyResult>;
 
 export const PromoteResult = z.object({
   name: z.string(),

@@ -42,6 +42,7 @@ export async function runSql<T = Record<string, unknown>>(
   values?: unknown[],
 ): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const result = (await client.query(text, values)) as unknown as pg.QueryResult | pg.QueryResult[];
@@ -136,6 +137,7 @@ export async function waitForCatchUp(
   const wanted = parseSnapshot(rows[0]!.s);
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const client = new pg.Client({ connectionString: pair.target.url });
+  client.on('error', () => undefined);
   await client.connect();
   try {
     let last = '';
@@ -241,4 +243,119 @@ export async function startNetworkProxy(targetPort: number): Promise<NetworkProx
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A running background workload on a database. */
+export interface Workload {
+  /** Transactions committed so far. */
+  readonly committed: () => number;
+  /** Stops the sessions after their current transaction. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Runs a mixed workload on the SaaS schema from `connections` sessions until stopped: single-row
+ * inserts, updates and deletes, key updates, bulk updates of thousands of rows, TRUNCATE of a small
+ * table. Sessions reconnect when the server goes away (a restarted source).
+ */
+export function startWorkload(
+  url: string,
+  options: { connections?: number; bulkRows?: number } = {},
+): Workload {
+  let running = true;
+  let committed = 0;
+  const bulk = options.bulkRows ?? 5_000;
+  const session = async (n: number) => {
+    let client: pg.Client | undefined;
+    let i = 0;
+    while (running) {
+      try {
+        if (!client) {
+          const fresh = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+          fresh.on('error', () => undefined);
+          try {
+            await fresh.connect();
+            await fresh.query("SET lock_timeout = '2s'");
+          } catch {
+            // A client that never connected queues queries forever: drop it and try again later.
+            await fresh.end().catch(() => undefined);
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            continue;
+          }
+          client = fresh;
+        }
+        i += 1;
+        const r = Math.random();
+        await client.query('BEGIN');
+        if (r < 0.05) {
+          await client.query(
+            `UPDATE events SET payload = payload || jsonb_build_object('round', $1::int) WHERE id IN (SELECT id FROM events ORDER BY random() LIMIT $2)`,
+            [i, bulk],
+          );
+        } else if (r < 0.08) {
+          await client.query('TRUNCATE settings');
+          await client.query(`INSERT INTO settings VALUES (1, 'after', '{"t": true}')`);
+        } else if (r < 0.15) {
+          await client.query(
+            'UPDATE organisations SET id = id + 100000 WHERE id = (SELECT min(id) FROM organisations)',
+          );
+        } else {
+          const user = await client.query<{ id: string }>(
+            `INSERT INTO users (organisation_id, email, display_name) SELECT id, $1, $2 FROM organisations ORDER BY random() LIMIT 1 RETURNING id::text`,
+            [`w${n}-${i}-${Date.now()}@example.com`, `session ${n}`],
+          );
+          await client.query(`INSERT INTO events (user_id, kind, payload) VALUES ($1, 'work', $2)`, [
+            user.rows[0]?.id ?? null,
+            JSON.stringify({ n, i, text: `é"\\'\t${i}` }),
+          ]);
+          await client.query(
+            `UPDATE users SET score = random() WHERE id = (SELECT max(id) FROM users) - $1`,
+            [n],
+          );
+          if (i % 4 === 0) await client.query('DELETE FROM events WHERE id = (SELECT min(id) FROM events)');
+          await client.query(`INSERT INTO settings VALUES ($1, 'k' || $2, '1') ON CONFLICT DO NOTHING`, [
+            n,
+            i % 20,
+          ]);
+        }
+        await client.query('COMMIT');
+        committed += 1;
+      } catch {
+        await client?.query('ROLLBACK').catch(() => undefined);
+        if (
+          client &&
+          !(await client.query('SELECT 1').then(
+            () => true,
+            () => false,
+          ))
+        ) {
+          await client.end().catch(() => undefined);
+          client = undefined;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    }
+    await client?.end().catch(() => undefined);
+  };
+  const sessions = Array.from({ length: options.connections ?? 3 }, (_, n) => session(n));
+  return {
+    committed: () => committed,
+    async stop() {
+      running = false;
+      await Promise.all(sessions);
+      return committed;
+    },
+  };
+}
+
+/** Seeds the SaaS schema on the source with organisations, users and events. */
+export async function seedSaas(url: string, scale = 1): Promise<void> {
+  await runSql(
+    url,
+    `INSERT INTO organisations (name) SELECT 'org-' || i FROM generate_series(1, ${20 * scale}) i;
+     INSERT INTO users (organisation_id, email) SELECT 1 + i % ${20 * scale}, 'seed' || i || '@example.com'
+       FROM generate_series(1, ${400 * scale}) i;
+     INSERT INTO events (user_id, kind, payload) SELECT 1 + i % ${400 * scale}, 'seed', jsonb_build_object('i', i, 'pad', repeat('x', 100))
+       FROM generate_series(1, ${20_000 * scale}) i;`,
+  );
 }
