@@ -4,7 +4,7 @@
  * on the next run without duplicates (hosts have stable names; ports and directories are reused).
  * It ends when every host, the load balancer and the database are healthy, or after a timeout.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { appendAudit } from '../audit/index.ts';
 import { type Clock, environmentScope, newId, type Role } from '../core/index.ts';
 import { grantRole, parseSubject, revokeRole } from '../identity/index.ts';
@@ -134,17 +134,10 @@ class StepLog {
   ) {}
 
   async #append(step: ApplyStep): Promise<void> {
-    const row = await this.db
-      .selectFrom('environment_applies')
-      .select('steps')
-      .where('id', '=', this.applyId)
-      .executeTakeFirstOrThrow();
-    const steps = [...((row.steps as ApplyStep[]) ?? []), step].slice(-500);
-    await this.db
-      .updateTable('environment_applies')
-      .set({ steps: JSON.stringify(steps) })
-      .where('id', '=', this.applyId)
-      .execute();
+    // One statement, so concurrent steps (hosts made in parallel) never overwrite each other.
+    await sql`UPDATE environment_applies SET steps = steps || ${JSON.stringify([step])}::jsonb WHERE id = ${this.applyId}`.execute(
+      this.db,
+    );
   }
 
   note(resource: string, action: string, status: ApplyStep['status'], message: string): Promise<void> {

@@ -3,7 +3,7 @@
  * agent reports and host events. Agents authenticate here through the server's machine
  * authenticators; identity knows nothing of hosts.
  */
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { AgentReport } from '../agent/index.ts';
 import { type MachinePrincipal, UnauthenticatedError } from '../core/index.ts';
 import { canonicalJson } from './canonical.ts';
@@ -213,18 +213,13 @@ export async function updateHostDocument(
 
 /** Appends an event to a host's recent history. */
 export async function appendHostEvent(db: Db, hostId: string, event: HostEvent): Promise<void> {
-  const row = await db
-    .selectFrom('environment_hosts')
-    .select('events')
-    .where('id', '=', hostId)
-    .executeTakeFirst();
-  if (!row) return;
-  const events = [...((row.events as HostEvent[]) ?? []), event].slice(-MAX_EVENTS);
-  await db
-    .updateTable('environment_hosts')
-    .set({ events: JSON.stringify(events) })
-    .where('id', '=', hostId)
-    .execute();
+  // One statement (concurrent events never overwrite each other), keeping the newest MAX_EVENTS.
+  await sql`
+    UPDATE environment_hosts SET events = (
+      SELECT coalesce(jsonb_agg(value ORDER BY position), '[]'::jsonb)
+      FROM jsonb_array_elements(events || ${JSON.stringify([event])}::jsonb) WITH ORDINALITY AS e(value, position)
+      WHERE position > jsonb_array_length(events) + 1 - ${MAX_EVENTS}
+    ) WHERE id = ${hostId}`.execute(db);
 }
 
 /** Records an agent's report; a new agent instance is noted as an event. */

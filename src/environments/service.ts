@@ -101,6 +101,14 @@ export async function startEnvironmentServices(
           kind: event.kind,
           message: event.message,
         });
+      // The dead agent's last report says nothing any more: the host is unhealthy until the new one reports.
+      if (host && event.kind === 'agent-restarted') {
+        await db
+          .updateTable('environment_hosts')
+          .set({ report: null, reported_at: null, applied_revision: null })
+          .where('id', '=', host.id)
+          .execute();
+      }
     }
     const observation = await chosen.observe(
       providerContext,

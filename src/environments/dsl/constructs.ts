@@ -53,6 +53,12 @@ export class Infrastructure {
   get problems(): readonly DefinitionProblem[] {
     return [...this.#problems, ...this.environments.flatMap((e) => e.problems)];
   }
+
+  /** The JSON of this root's environments and every problem found in them. */
+  synthesize(): SynthesisResult {
+    const environments = this.environments.map((e) => e.toJson());
+    return { environments, problems: dedupe(this.problems) };
+  }
 }
 
 /** What every construct shares: its id, its path from the environment and its problem list. */

@@ -186,8 +186,8 @@ export class LocalHost {
    * The running agent processes of this host (normally one), found by their label. Only the agent
    * itself (node running agent/main.js): the sandbox's wrappers carry the label in their arguments too.
    */
-  async agents(): Promise<ProcessEntry[]> {
-    const found = await findProcesses([`--label=${this.label}`]);
+  async agents(snapshot?: readonly ProcessEntry[]): Promise<ProcessEntry[]> {
+    const found = await findProcesses([`--label=${this.label}`], snapshot);
     return found.filter(
       (p) =>
         /(^|\/)node[\d.]*$/.test(p.commandLine[0] ?? '') &&
@@ -200,10 +200,10 @@ export class LocalHost {
    * seen from this machine: killing it ends every process of the host. Undefined unless the agent's
    * parent is that very process (never the control plane or anything else).
    */
-  async sandboxInit(agent: ProcessEntry): Promise<number | undefined> {
+  async sandboxInit(agent: ProcessEntry, snapshot?: readonly ProcessEntry[]): Promise<number | undefined> {
     if (!this.#support.bubblewrap || agent.parentPid <= 1 || agent.parentPid === process.pid)
       return undefined;
-    const [parent] = (await findProcesses([`--label=${this.label}`])).filter(
+    const [parent] = (await findProcesses([`--label=${this.label}`], snapshot)).filter(
       (p) => p.pid === agent.parentPid,
     );
     if (!parent || !parent.commandLine[0]!.endsWith('bwrap') || parent.namespacePids.length < 2)

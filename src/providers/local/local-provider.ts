@@ -26,7 +26,7 @@ import type {
 import { LocalLoadBalancer } from './haproxy-load-balancer.ts';
 import { describeIsolation, detectSandboxSupport, LocalHost, type SandboxSupport } from './host-sandbox.ts';
 import { PortAllocator } from './port-allocator.ts';
-import { isProcessAlive, namespacePidMap, waitFor } from './process-tools.ts';
+import { isProcessAlive, namespacePidMap, processSnapshot, waitFor } from './process-tools.ts';
 
 /** How the local provider is set up. */
 export interface LocalProviderOptions {
@@ -311,13 +311,14 @@ export class LocalProvider implements EnvironmentProvider {
   async observe(context: ProviderContext, hosts: readonly string[]): Promise<EnvironmentObservation> {
     const dir = this.environmentDirectory(context.environment);
     const observed: Record<string, EnvironmentObservation['hosts'][string]> = {};
+    const snapshot = await processSnapshot();
     for (const name of hosts) {
       const host = await this.#host(context.environment, name);
-      const [agent] = await host.agents();
-      const init = agent ? await host.sandboxInit(agent) : undefined;
+      const [agent] = await host.agents(snapshot);
+      const init = agent ? await host.sandboxInit(agent, snapshot) : undefined;
       const pids = init
         ? Object.fromEntries(
-            [...(await namespacePidMap(init))].map(([inside, outside]) => [String(inside), outside]),
+            [...namespacePidMap(init, snapshot)].map(([inside, outside]) => [String(inside), outside]),
           )
         : {};
       observed[name] = { agentRunning: agent !== undefined, agentPid: agent?.pid ?? null, pids };
@@ -355,9 +356,10 @@ export class LocalProvider implements EnvironmentProvider {
     },
   ): Promise<SupervisionEvent[]> {
     const events: SupervisionEvent[] = [];
+    const snapshot = await processSnapshot();
     for (const request of expected.hosts) {
       const host = await this.#host(context.environment, request.name);
-      if (!existsSync(host.directory)) continue;
+      if (!existsSync(host.directory) || (await host.agents(snapshot)).length > 0) continue;
       const restarted = await this.#exclusive(`host:${host.label}`, async () => {
         if ((await host.agents()).length > 0) return false;
         // The agent died: whatever is left of its sandbox goes, then a new agent starts (it keeps its credential).

@@ -41,46 +41,56 @@ export interface ProcessEntry {
   readonly commandLine: readonly string[];
 }
 
-/** Every process whose command line contains all of `needles` (from /proc). */
-export async function findProcesses(needles: readonly string[]): Promise<ProcessEntry[]> {
+/** Every live process on this machine, read from /proc once. */
+export async function processSnapshot(): Promise<ProcessEntry[]> {
   const entries = await readdir('/proc').catch(() => [] as string[]);
   const found: ProcessEntry[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline) continue;
-    const args = cmdline.split('\0').filter(Boolean);
-    if (!needles.every((needle) => args.includes(needle))) continue;
-    const info = await processInfo(Number(entry));
-    if (info) found.push({ ...info, commandLine: args });
-  }
-  return found;
+  await Promise.all(
+    entries
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(async (entry) => {
+        const pid = Number(entry);
+        const [cmdline, status] = await Promise.all([
+          readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
+          readFile(`/proc/${entry}/status`, 'utf8').catch(() => ''),
+        ]);
+        if (!cmdline || !status || /^State:\s+Z/m.test(status)) return;
+        const parentPid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+        const namespacePids = /^NSpid:\s+([\d\s]+)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [
+          pid,
+        ];
+        found.push({ pid, parentPid, namespacePids, commandLine: cmdline.split('\0').filter(Boolean) });
+      }),
+  );
+  return found.sort((a, b) => a.pid - b.pid);
 }
 
-/** The parent and namespace PIDs of a process, from /proc/PID/status. */
-export async function processInfo(pid: number): Promise<Omit<ProcessEntry, 'commandLine'> | undefined> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
-  if (!status) return undefined;
-  if (/^State:\s+Z/m.test(status)) return undefined;
-  const parentPid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-  const nspid = /^NSpid:\s+([\d\s]+)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [pid];
-  return { pid, parentPid, namespacePids: nspid };
+/** Every process whose command line has all of `needles` as arguments (from a snapshot, or /proc now). */
+export async function findProcesses(
+  needles: readonly string[],
+  snapshot?: readonly ProcessEntry[],
+): Promise<ProcessEntry[]> {
+  return (snapshot ?? (await processSnapshot())).filter((p) =>
+    needles.every((needle) => p.commandLine.includes(needle)),
+  );
 }
 
 /**
  * Maps PIDs as seen inside a PID namespace to PIDs on this machine, for the processes descending
  * from `root` (a sandbox's init, as seen from outside).
  */
-export async function namespacePidMap(root: number): Promise<Map<number, number>> {
+export function namespacePidMap(root: number, snapshot: readonly ProcessEntry[]): Map<number, number> {
+  const children = new Map<number, ProcessEntry[]>();
+  for (const p of snapshot) children.set(p.parentPid, [...(children.get(p.parentPid) ?? []), p]);
   const map = new Map<number, number>();
   const queue = [root];
   while (queue.length > 0) {
     const pid = queue.shift()!;
-    const info = await processInfo(pid);
-    if (info && info.namespacePids.length > 1)
-      map.set(info.namespacePids[info.namespacePids.length - 1]!, pid);
-    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-    for (const child of children.split(' ').filter(Boolean)) queue.push(Number(child));
+    for (const child of children.get(pid) ?? []) {
+      if (child.namespacePids.length > 1)
+        map.set(child.namespacePids[child.namespacePids.length - 1]!, child.pid);
+      queue.push(child.pid);
+    }
   }
   return map;
 }
