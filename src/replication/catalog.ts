@@ -299,7 +299,8 @@ export function parentsFirst(
 
 /** Reads a sequence's state: the value the next nextval() starts after. */
 export function sequenceStateSql(sequences: readonly SequenceInfo[]): string {
-  if (sequences.length === 0) return `SELECT '[]'::json AS sequences`;
+  if (sequences.length === 0)
+    return 'SELECT NULL::text AS name, NULL::text AS value, NULL::boolean AS called WHERE false';
   const parts = sequences.map(
     (s) =>
       `SELECT ${literal(`${s.schema}.${s.name}`)} AS name, last_value::text AS value, is_called AS called FROM "${s.schema.replaceAll('"', '""')}"."${s.name.replaceAll('"', '""')}"`,

@@ -3,6 +3,7 @@ import { artifactsMatrix } from './artifacts.ts';
 import { environmentsMatrix } from './environments.ts';
 import { identityMatrix } from './identity.ts';
 import { pipelinesMatrix } from './pipelines.ts';
+import { replicationMatrix } from './replication.ts';
 import { secretsMatrix } from './secrets.ts';
 import type { MatrixModule } from './types.ts';
 
@@ -14,4 +15,5 @@ export const MATRIX: readonly MatrixModule[] = [
   environmentsMatrix,
   pipelinesMatrix,
   artifactsMatrix,
+  replicationMatrix,
 ];
