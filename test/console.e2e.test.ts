@@ -166,14 +166,10 @@ describe('console (Chromium)', () => {
     expect(await page.getByTestId('current-user').textContent()).toBe('admin');
     await row('admin').filter({ hasText: 'platform' }).first().waitFor();
     await page.getByText('reachable', { exact: true }).waitFor();
-    expect(await nav().getByRole('link').allTextContents()).toEqual([
-      'Overview',
-      'Audit log',
-      'Users',
-      'Groups',
-      'Roles',
-      'My tokens',
-    ]);
+    // Later modules add their pages; the Foundation's must all be there for an administrator.
+    expect(await nav().getByRole('link').allTextContents()).toEqual(
+      expect.arrayContaining(['Overview', 'Audit log', 'Users', 'Groups', 'Roles', 'My tokens']),
+    );
     await snap('02-overview');
   });
 
@@ -294,13 +290,9 @@ describe('console (Chromium)', () => {
     await logIn('vera', TEST_USER_PASSWORD);
     // Logged in at /users: the page asked for before login.
     await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
-    expect(await nav().getByRole('link').allTextContents()).toEqual([
-      'Overview',
-      'Users',
-      'Groups',
-      'Roles',
-      'My tokens',
-    ]);
+    const links = await nav().getByRole('link').allTextContents();
+    expect(links).toEqual(expect.arrayContaining(['Overview', 'Users', 'Groups', 'Roles', 'My tokens']));
+    expect(links).not.toContain('Audit log');
     await row('Dana Scully').waitFor();
     expect(await page.getByRole('form', { name: 'Create a user' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: /Disable|Enable/ }).count()).toBe(0);

@@ -8,7 +8,9 @@ import { holdsRole, holdsRoleAnywhere } from './access.ts';
 import type { Grant, Role } from './api/types.ts';
 import { AuditPage } from './pages/audit-page.tsx';
 import { GroupsPage } from './pages/groups-page.tsx';
+import { NotificationsPage } from './pages/notifications-page.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
+import { ReplicationPage } from './pages/replication-page.tsx';
 import { RolesPage } from './pages/roles-page.tsx';
 import { SecretsPage } from './pages/secrets-page.tsx';
 import { TokensPage } from './pages/tokens-page.tsx';
@@ -70,6 +72,20 @@ export const NAVIGATION: readonly NavigationEntry[] = [
     section: 'Delivery',
     component: SecretsPage,
     access: { role: 'viewer', scope: 'any' },
+  },
+  {
+    label: 'Notifications',
+    path: '/notifications',
+    section: 'Delivery',
+    component: NotificationsPage,
+    access: 'authenticated',
+  },
+  {
+    label: 'Replication',
+    path: '/replication',
+    section: 'Delivery',
+    component: ReplicationPage,
+    access: { role: 'viewer', scope: 'platform' },
   },
   { label: 'My tokens', path: '/tokens', section: 'Account', component: TokensPage, access: 'authenticated' },
 ];

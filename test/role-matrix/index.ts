@@ -2,6 +2,7 @@
 import { artifactsMatrix } from './artifacts.ts';
 import { environmentsMatrix } from './environments.ts';
 import { identityMatrix } from './identity.ts';
+import { notificationsMatrix } from './notifications.ts';
 import { pipelinesMatrix } from './pipelines.ts';
 import { replicationMatrix } from './replication.ts';
 import { secretsMatrix } from './secrets.ts';
@@ -16,4 +17,5 @@ export const MATRIX: readonly MatrixModule[] = [
   pipelinesMatrix,
   artifactsMatrix,
   replicationMatrix,
+  notificationsMatrix,
 ];
