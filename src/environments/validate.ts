@@ -67,7 +67,7 @@ function schemaProblems(file: string, raw: unknown, error: z.ZodError): Definiti
 export function checkEnvironment(file: string, model: EnvironmentModel): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
   const at = (path: string, value: unknown, message: string, fix: string) =>
-    problems.push({ file, path: `${model.name}.${path}`, value, message, fix });
+    problems.push({ file, path: path ? `${model.name}.${path}` : model.name, value, message, fix });
 
   const expectedFile = new RegExp(`^environments/${model.name}\\.(ts|mts|js|mjs)$`);
   if (!expectedFile.test(file)) {

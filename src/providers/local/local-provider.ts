@@ -37,6 +37,18 @@ export interface LocalProviderOptions {
   readonly ports?: PortAllocator;
   /** How long a stopping agent may take (its processes' stop timeouts) before the sandbox is killed. @default 40 s */
   readonly agentStopTimeoutMs?: number;
+  /**
+   * How long a host's agent stays down before the provider starts it again; it doubles (up to 30 s)
+   * while the agent keeps dying within a minute of its last start. @default 2000
+   */
+  readonly agentRestartDelayMs?: number;
+}
+
+interface AgentOutage {
+  /** When the agent was first seen not running. */
+  readonly since: number;
+  /** How long to wait from `since` before starting a new one. */
+  readonly delayMs: number;
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
@@ -52,6 +64,8 @@ export class LocalProvider implements EnvironmentProvider {
   readonly #options: LocalProviderOptions;
   readonly #ports: PortAllocator;
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #outages = new Map<string, AgentOutage>();
+  readonly #lastRestart = new Map<string, { at: number; delayMs: number }>();
   /** Tells this root's agents apart from those of another control plane on the same machine. */
   readonly #rootTag: string;
   #support: SandboxSupport | undefined;
@@ -359,7 +373,23 @@ export class LocalProvider implements EnvironmentProvider {
     const snapshot = await processSnapshot();
     for (const request of expected.hosts) {
       const host = await this.#host(context.environment, request.name);
-      if (!existsSync(host.directory) || (await host.agents(snapshot)).length > 0) continue;
+      if (!existsSync(host.directory) || (await host.agents(snapshot)).length > 0) {
+        this.#outages.delete(host.label);
+        continue;
+      }
+      // Restart with backoff: the host shows as unhealthy meanwhile, and an agent that keeps dying
+      // is not restarted in a tight loop.
+      const now = Date.now();
+      const last = this.#lastRestart.get(host.label);
+      const initial = this.#options.agentRestartDelayMs ?? 2000;
+      const outage =
+        this.#outages.get(host.label) ??
+        ({
+          since: now,
+          delayMs: last && now - last.at < 60_000 ? Math.min(last.delayMs * 2, 30_000) : initial,
+        } satisfies AgentOutage);
+      this.#outages.set(host.label, outage);
+      if (now - outage.since < outage.delayMs) continue;
       const restarted = await this.#exclusive(`host:${host.label}`, async () => {
         if ((await host.agents()).length > 0) return false;
         // The agent died: whatever is left of its sandbox goes, then a new agent starts (it keeps its credential).
@@ -372,10 +402,12 @@ export class LocalProvider implements EnvironmentProvider {
         return false;
       });
       if (restarted) {
+        this.#outages.delete(host.label);
+        this.#lastRestart.set(host.label, { at: Date.now(), delayMs: outage.delayMs });
         events.push({
           host: request.name,
           kind: 'agent-restarted',
-          message: 'the agent was not running: started a new one',
+          message: `the agent was not running for ${Math.round((Date.now() - outage.since) / 100) / 10} s: started a new one`,
         });
       }
     }
