@@ -7,6 +7,7 @@ import type { ComponentType } from 'react';
 import { holdsRole, holdsRoleAnywhere } from './access.ts';
 import type { Grant, Role } from './api/types.ts';
 import { AuditPage } from './pages/audit-page.tsx';
+import { EnvironmentsPage } from './pages/environments-page.tsx';
 import { GroupsPage } from './pages/groups-page.tsx';
 import { NotificationsPage } from './pages/notifications-page.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
@@ -38,6 +39,13 @@ export interface NavigationEntry {
 /** Every page, in navigation order; sections appear in the order of their first entry. */
 export const NAVIGATION: readonly NavigationEntry[] = [
   { label: 'Overview', path: '/', section: 'Platform', component: OverviewPage, access: 'authenticated' },
+  {
+    label: 'Environments',
+    path: '/environments',
+    section: 'Delivery',
+    component: EnvironmentsPage,
+    access: { role: 'viewer', scope: 'any' },
+  },
   {
     label: 'Audit log',
     path: '/audit',
