@@ -14,6 +14,8 @@ const { values } = parseArgs({
     'log-dir': { type: 'string', default: '/var/log/slipway' },
     'join-token-file': { type: 'string' },
     'report-interval': { type: 'string', default: '2000' },
+    // Names the agent's process (environment/host) so its provider finds it; the agent ignores it.
+    label: { type: 'string' },
   },
   strict: true,
 });

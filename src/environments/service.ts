@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Clock, Logger } from '../core/index.ts';
 import { type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
-import { type EnvironmentProvider, LocalProvider } from '../providers/index.ts';
+import { type EnvironmentProvider, LocalProvider, planOnlyProvider } from '../providers/index.ts';
 import { pendingApplies, runApply } from './applies.ts';
 import { evaluateSourceHead } from './evaluate-source.ts';
 import { checkSource } from './gitops.ts';
@@ -48,7 +48,11 @@ export async function startEnvironmentServices(
   const dataDir = resolve(context.dataDir);
   const mirrorDirectory = join(dataDir, 'environments', 'source.git');
   const local = new LocalProvider({ root: localRoot(dataDir), controlPlaneUrl: context.url });
-  const providers = new Map<string, EnvironmentProvider>([['local', local]]);
+  const providers = new Map<string, EnvironmentProvider>([
+    ['local', local],
+    ['aws', planOnlyProvider('aws')],
+    ['gcp', planOnlyProvider('gcp')],
+  ]);
   const provider = (kind: string) => providers.get(kind);
   const abort = new AbortController();
   const running = new Map<string, Promise<unknown>>();

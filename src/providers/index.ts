@@ -22,6 +22,7 @@ export {
 export { LocalProvider, type LocalProviderOptions } from './local/local-provider.ts';
 export { localProviderMigrations } from './local/migrations.ts';
 export { localPortRange, PortAllocator } from './local/port-allocator.ts';
+export { planOnlyProvider } from './plan-only-provider.ts';
 export type {
   DatabaseOutputs,
   DatabaseRequest,
