@@ -6,6 +6,8 @@
 import type { ComponentType } from 'react';
 import { holdsRole, holdsRoleAnywhere } from './access.ts';
 import type { Grant, Role } from './api/types.ts';
+import { AppsPage } from './pages/apps-page.tsx';
+import { ArtifactsPage } from './pages/artifacts-page.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
 import { EnvironmentsPage } from './pages/environments-page.tsx';
 import { GroupsPage } from './pages/groups-page.tsx';
@@ -13,6 +15,7 @@ import { NotificationsPage } from './pages/notifications-page.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
 import { ReplicationPage } from './pages/replication-page.tsx';
 import { RolesPage } from './pages/roles-page.tsx';
+import { RunsPage } from './pages/runs-page.tsx';
 import { SecretsPage } from './pages/secrets-page.tsx';
 import { TokensPage } from './pages/tokens-page.tsx';
 import { UsersPage } from './pages/users-page.tsx';
@@ -45,6 +48,27 @@ export const NAVIGATION: readonly NavigationEntry[] = [
     section: 'Delivery',
     component: EnvironmentsPage,
     access: { role: 'viewer', scope: 'any' },
+  },
+  {
+    label: 'Apps',
+    path: '/apps',
+    section: 'Delivery',
+    component: AppsPage,
+    access: { role: 'viewer', scope: 'platform' },
+  },
+  {
+    label: 'Runs',
+    path: '/runs',
+    section: 'Delivery',
+    component: RunsPage,
+    access: { role: 'viewer', scope: 'platform' },
+  },
+  {
+    label: 'Artifacts',
+    path: '/artifacts',
+    section: 'Delivery',
+    component: ArtifactsPage,
+    access: { role: 'viewer', scope: 'platform' },
   },
   {
     label: 'Audit log',
