@@ -22,7 +22,6 @@ import {
   findHost,
   issueJoinToken,
   listHosts,
-  setHostDocument,
   updateHostDocument,
 } from './hosts.ts';
 import type { EnvironmentModel } from './model.ts';
@@ -43,7 +42,7 @@ export interface ApplyDeps {
   readonly observe: (environment: string) => Promise<void>;
   /** How long an apply waits for everything to be healthy. @default 180 s */
   readonly healthTimeoutMs?: number;
-  /** How many hosts are created at once. @default 4 */
+  /** How many hosts are created at once. @default 8 */
   readonly hostConcurrency?: number;
   /** Aborted when the control plane stops: the apply stops between steps and resumes on the next start. */
   readonly signal?: AbortSignal;
@@ -263,7 +262,7 @@ async function converge(
 
   // 2. Hosts, a few at a time, each with its document.
   const hosts = plannedHosts(model);
-  await inBatches(hosts, deps.hostConcurrency ?? 4, async (host) => {
+  await inBatches(hosts, deps.hostConcurrency ?? 8, async (host) => {
     const id = `host/${host.name}`;
     const resource = desired.find((r) => r.id === id)!;
     const record = await ensureHostRecord(
@@ -438,7 +437,7 @@ async function removeResources(
     }
     await forget(resource.id);
   }
-  await inBatches(hosts, deps.hostConcurrency ?? 4, async (resource) => {
+  await inBatches(hosts, deps.hostConcurrency ?? 8, async (resource) => {
     const name = resource.id.slice('host/'.length);
     await mark(resource.id);
     await steps.run(resource.id, 'delete', 'stop the agent and its processes, remove the host', () =>
@@ -644,5 +643,3 @@ export async function runApply(deps: ApplyDeps, applyId: string): Promise<Apply>
     return finish('failed', (error as Error).message);
   }
 }
-
-export { setHostDocument };

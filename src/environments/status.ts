@@ -9,7 +9,7 @@ import type { EnvironmentObservation, HostObservation } from '../providers/index
 import type { HostDocument } from './host-documents.ts';
 import type { HostEvent, HostRow } from './hosts.ts';
 import type { EnvironmentModel } from './model.ts';
-import { listPlans, toPlan, waitingPlan } from './plans.ts';
+import { listPlans, waitingPlan } from './plans.ts';
 import type { Apply, EnvironmentSummary, EnvironmentsTables, EnvironmentView, HostView } from './schema.ts';
 
 type Db = Kysely<EnvironmentsTables>;
@@ -294,5 +294,3 @@ export async function environmentSummaries(db: Db, now: Date): Promise<Environme
   }
   return summaries;
 }
-
-export { toPlan };

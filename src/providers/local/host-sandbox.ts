@@ -6,11 +6,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT, UnavailableError } from '../../core/index.ts';
-import { findProcesses, isProcessAlive, type ProcessEntry, waitFor } from './process-tools.ts';
+import { findProcesses, isProcessAlive, type ProcessEntry, processInfo, waitFor } from './process-tools.ts';
 
 const run = promisify(execFile);
 
@@ -88,6 +88,28 @@ export function describeIsolation(support: SandboxSupport): { isolated: boolean;
     isolated: true,
     isolation: `bubblewrap sandbox: own /etc and dpkg database (${support.overlay ? 'copy-on-write over' : 'copied from'} the machine's), own /opt, /var, /srv, /home, /tmp, /run; own PID namespace; the machine's network (loopback); CPU and memory sizes are not enforced locally`,
   };
+}
+
+/** The first node process running the agent at or below `pid` (the spawned wrapper's descendants). */
+async function agentBelow(pid: number, depth = 0): Promise<ProcessEntry | undefined> {
+  const info = await processInfo(pid);
+  if (!info) return undefined;
+  const commandLine = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))
+    .split('\0')
+    .filter(Boolean);
+  if (
+    /(^|\/)node[\d.]*$/.test(commandLine[0] ?? '') &&
+    commandLine.some((a) => a.endsWith('agent/main.js'))
+  ) {
+    return { ...info, commandLine };
+  }
+  if (depth > 4) return undefined;
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  for (const child of children.split(' ').filter(Boolean)) {
+    const found = await agentBelow(Number(child), depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** The agent entry point, relative to Slipway's package. */
@@ -235,6 +257,7 @@ export class LocalHost {
       `--label=${this.label}`,
     ];
     const log = openSync(join(this.directory, 'agent.log'), 'a', 0o600);
+    let spawned: number | undefined;
     try {
       const [command, args] = this.#command(agentArgs);
       const child = spawn(command, args, {
@@ -248,13 +271,15 @@ export class LocalHost {
       });
       child.on('error', () => undefined);
       child.unref();
+      spawned = child.pid;
     } finally {
       closeSync(log);
     }
     let found: ProcessEntry | undefined;
     await waitFor(
       async () => {
-        found = (await this.agents()).find((p) => p.commandLine.some((a) => a.endsWith('agent/main.js')));
+        // Follow the spawned process's descendants (cheap), not a scan of every process.
+        found = spawned ? await agentBelow(spawned) : undefined;
         return found !== undefined;
       },
       10_000,

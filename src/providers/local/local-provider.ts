@@ -24,6 +24,7 @@ import type {
   SupervisionEvent,
 } from '../provider.ts';
 import { LocalLoadBalancer } from './haproxy-load-balancer.ts';
+import type { HaproxyRuntime } from './haproxy-runtime.ts';
 import { describeIsolation, detectSandboxSupport, LocalHost, type SandboxSupport } from './host-sandbox.ts';
 import { PortAllocator } from './port-allocator.ts';
 import { isProcessAlive, namespacePidMap, processSnapshot, waitFor } from './process-tools.ts';
@@ -80,6 +81,14 @@ export class LocalProvider implements EnvironmentProvider {
   environmentDirectory(environment: string): string {
     if (!NAME.test(environment)) throw new Error(`not an environment name: ${environment}`);
     return join(this.#options.root, 'envs', environment);
+  }
+
+  /**
+   * The runtime API of an environment's HAProxy (backend = the load-balanced service's name, servers
+   * = host names): what deployments use to drain, enable, disable and re-weight servers without a reload.
+   */
+  loadBalancerRuntime(environment: string): HaproxyRuntime {
+    return new LocalLoadBalancer(join(this.environmentDirectory(environment), 'haproxy')).runtime;
   }
 
   /** How hosts are sandboxed here. */

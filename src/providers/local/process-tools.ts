@@ -94,3 +94,12 @@ export function namespacePidMap(root: number, snapshot: readonly ProcessEntry[])
   }
   return map;
 }
+
+/** The parent and namespace PIDs of a live process, from /proc/PID/status. */
+export async function processInfo(pid: number): Promise<Omit<ProcessEntry, 'commandLine'> | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  if (!status || /^State:\s+Z/m.test(status)) return undefined;
+  const parentPid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  const namespacePids = /^NSpid:\s+([\d\s]+)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [pid];
+  return { pid, parentPid, namespacePids };
+}
