@@ -133,14 +133,19 @@ describe('a run', () => {
     expect(versions).toStrictEqual([second.version, first.version]);
   });
 
-  test("runs of one app wait for the app's concurrency limit; another app is not held up", async () => {
+  test("runs of an app wait for the app's concurrency limit", async () => {
+    // This control plane executes two runs at once: each app's pair is started alone.
     await appWith('serial', { build: 'sleep 2; echo built > out.txt' });
     await appWith('parallel', { build: 'sleep 2; echo built > out.txt' }, { concurrency: 2 });
-    const serial = [await start('serial'), await start('serial')];
-    const parallel = [await start('parallel'), await start('parallel')];
-    const runs = await Promise.all([...serial, ...parallel].map((handle) => waitForRun(t, handle)));
-    expect(runs.every((run) => run.state === 'succeeded')).toBe(true);
-    const [s1, s2, p1, p2] = runs as [Run, Run, Run, Run];
+    const serial = await Promise.all(
+      [await start('serial'), await start('serial')].map((handle) => waitForRun(t, handle)),
+    );
+    const parallel = await Promise.all(
+      [await start('parallel'), await start('parallel')].map((handle) => waitForRun(t, handle)),
+    );
+    expect([...serial, ...parallel].every((run) => run.state === 'succeeded')).toBe(true);
+    const [s1, s2] = serial as [Run, Run];
+    const [p1, p2] = parallel as [Run, Run];
     // The second serial run started only once the first had finished; the parallel ones overlapped.
     expect(Date.parse(s2.startedAt!)).toBeGreaterThanOrEqual(Date.parse(s1.finishedAt!));
     expect(Date.parse(p2.startedAt!)).toBeLessThan(Date.parse(p1.finishedAt!));
@@ -174,17 +179,24 @@ describe('a run', () => {
 
   test("secret values never reach the log: the app's webhook secret printed by a build is redacted", async () => {
     const { repo, secret } = await appWith('leaky');
+    const half = Math.floor(secret.length / 2);
+    // Printed whole, and printed in two writes half a second apart (two chunks of output).
+    const build = `echo "token=$LEAK"; printf 'split=%s' "$LEAK_A"; sleep 0.5; printf '%s\\n' "$LEAK_B"; echo built > out.txt`;
+    const env = `      env:\n        LEAK: "${secret}"\n        LEAK_A: "${secret.slice(0, half)}"\n        LEAK_B: "${secret.slice(half)}"\n`;
     await repo.commit({
-      'slipway.yaml': tinyApp('leaky', { build: `echo "token=${'$'}{LEAK}"; echo built > out.txt` })[
-        'slipway.yaml'
-      ].replace('timeout: 1m\ntest', `timeout: 1m\n      env:\n        LEAK: "${secret}"\ntest`),
+      'slipway.yaml': tinyApp('leaky', { build })['slipway.yaml'].replace(
+        'timeout: 1m\ntest',
+        `timeout: 1m\n${env}test`,
+      ),
     });
     await repo.push();
     const handle = await start('leaky');
     expect((await waitForRun(t, handle)).state).toBe('succeeded');
     const log = await runLog(t, handle);
-    expect(log).toContain('token=[redacted');
-    expect(log).not.toContain(secret);
+    expect(log).toContain('token=[redacted:WEBHOOK_SECRET]\n');
+    expect(log).toContain('split=[redacted:WEBHOOK_SECRET]\n');
+    expect(log).not.toContain(secret.slice(0, half));
+    expect(log).not.toContain(secret.slice(half));
   });
 
   test('polling finds a push when no webhook comes', async () => {

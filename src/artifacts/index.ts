@@ -26,6 +26,7 @@ export {
   artifactsModule,
   type BackgroundService,
   openArtifactRepository,
+  signingKeyEnvelope,
 } from './module.ts';
 export {
   type ArtifactFile,
@@ -48,7 +49,7 @@ export {
   UploadResult,
 } from './schema.ts';
 export { type ByteRange, parseRange, sendFile } from './send-file.ts';
-export { type PublicSigningKey, SigningKey } from './signing-key.ts';
+export { type PublicSigningKey, SigningKey, type SigningKeyEnvelope } from './signing-key.ts';
 export {
   BASE_VERSION_PATTERN,
   buildVersion,

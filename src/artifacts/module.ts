@@ -3,8 +3,10 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { AnyRoute, Clock, Logger } from '../core/index.ts';
 import { startSingletonLoop } from '../jobs/index.ts';
+import { createEnvelopeCipher, type SecretVault } from '../secrets/index.ts';
 import { ArtifactRepository } from './repository.ts';
 import { artifactRoutes } from './routes.ts';
+import type { SigningKeyEnvelope } from './signing-key.ts';
 
 /** Background work a module hands the server: started once routes exist, stopped before the queue. */
 export interface BackgroundService {
@@ -24,6 +26,18 @@ export interface ArtifactsModuleOptions {
   readonly publicUrl?: string;
   /** Registers background work with the server. */
   readonly addService?: (service: BackgroundService) => void;
+  /** The secret store: when unsealed, the APT signing key is sealed at rest with its envelope encryption. */
+  readonly secretVault?: SecretVault;
+}
+
+/** The signing key's envelope: the secrets module's cipher for the "artifacts" scope. */
+export function signingKeyEnvelope(vault: SecretVault): SigningKeyEnvelope {
+  const cipher = createEnvelopeCipher(vault, 'artifacts');
+  return {
+    seal: (plaintext, context) => cipher.seal(plaintext, context),
+    open: (token, context) => cipher.open(token, context),
+    sealed: () => vault.status().sealed,
+  };
 }
 
 /** Opens the artifact repository of a data directory (files in `<dataDir>/artifacts`). */
@@ -32,12 +46,14 @@ export function openArtifactRepository(options: {
   readonly dataDir: string;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  readonly secretVault?: SecretVault;
 }): ArtifactRepository {
   return new ArtifactRepository({
     db: options.db,
     dir: join(resolve(options.dataDir), 'artifacts'),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.secretVault ? { keyEnvelope: signingKeyEnvelope(options.secretVault) } : {}),
   });
 }
 

@@ -21,7 +21,7 @@ import type {
   Channel,
   UploadResult,
 } from './schema.ts';
-import { SigningKey } from './signing-key.ts';
+import { SigningKey, type SigningKeyEnvelope } from './signing-key.ts';
 
 type Db = Kysely<ArtifactTables>;
 
@@ -34,6 +34,8 @@ export interface ArtifactRepositoryOptions {
   readonly logger?: Logger;
   /** The largest artifact accepted. @default 4 GiB */
   readonly maxArtifactBytes?: number;
+  /** Seals the signing key at rest (the secrets module's envelope encryption). */
+  readonly keyEnvelope?: SigningKeyEnvelope;
 }
 
 /** What to store and what the sender promised about it. */
@@ -121,7 +123,10 @@ export class ArtifactRepository {
   constructor(options: ArtifactRepositoryOptions) {
     const dir = resolve(options.dir);
     this.blobs = new BlobStore(dir);
-    this.key = new SigningKey(join(dir, 'signing-key.asc'));
+    this.key = new SigningKey(join(dir, 'signing-key.asc'), {
+      ...(options.keyEnvelope ? { envelope: options.keyEnvelope } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
     this.#db = options.db as Db;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#logger = options.logger;

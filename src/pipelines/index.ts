@@ -30,7 +30,7 @@ export type {
 } from './pipeline-step.ts';
 export { HOOK_MARKER, installPostReceiveHook, renderPostReceiveHook } from './post-receive-hook.ts';
 export { type PipelineRouteOptions, pipelineRoutes } from './routes.ts';
-export { type LogRedactor, RunEvents, redactValues } from './run-log.ts';
+export { type LogRedactor, RunEvents } from './run-log.ts';
 export { type QueueRunResult, recoverStaleRuns } from './runs.ts';
 export {
   type BuildUser,

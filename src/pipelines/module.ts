@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { openArtifactRepository } from '../artifacts/index.ts';
 import type { AnyRoute, Clock, Logger } from '../core/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
+import type { SecretVault } from '../secrets/index.ts';
 import type { PipelineStep } from './pipeline-step.ts';
 import { pipelineRoutes } from './routes.ts';
 import { PipelinesService } from './service.ts';
@@ -25,6 +26,8 @@ export interface PipelinesModuleOptions {
   readonly buildUser?: string;
   /** Registers background work with the server. */
   readonly addService?: (service: { name: string; start(): Promise<void>; stop(): Promise<void> }) => void;
+  /** The secret store (seals the APT signing key; see the artifacts module). */
+  readonly secretVault?: SecretVault;
   /** Receives the service once made (the Deployments module or a test may want it). */
   readonly onService?: (service: PipelinesService) => void;
 }

@@ -3,24 +3,8 @@ import type { Kysely } from 'kysely';
 import type { Clock, Logger } from '../core/index.ts';
 import { appendLogs } from './runs.ts';
 
-/** Removes secret values from log text. */
+/** Removes secret values from log text (see the secrets module's `createRedactor`). */
 export type LogRedactor = (text: string) => string;
-
-/**
- * A redactor for a set of values: each value (at least 4 characters) is replaced by `[redacted]`.
- * @see The secrets module's `createRedactor`, which also catches JSON-escaped and URL-encoded forms.
- */
-export function redactValues(values: readonly (string | null | undefined)[]): LogRedactor {
-  const secrets = [
-    ...new Set(values.filter((v): v is string => typeof v === 'string' && v.length >= 4)),
-  ].sort((a, b) => b.length - a.length);
-  if (secrets.length === 0) return (text) => text;
-  return (text) => {
-    let result = text;
-    for (const secret of secrets) result = result.split(secret).join('[redacted]');
-    return result;
-  };
-}
 
 /**
  * Tells followers of a run's log in this process that something changed (a new piece of log, a
@@ -54,6 +38,8 @@ export class RunEvents {
 const MAX_HELD = 16 * 1024;
 /** How often buffered output is written. */
 const FLUSH_MS = 150;
+/** How long a partial line (a prompt, a progress bar) waits for its newline before it is written anyway. */
+const PARTIAL_LINE_MS = 3000;
 
 /**
  * Writes one run's log: output is cut into lines, redacted line by line (so a secret is caught even
@@ -68,6 +54,7 @@ export class RunLogWriter {
   readonly #clock: Clock;
   readonly #logger?: Logger;
   #held = '';
+  #heldSince = 0;
   #heldStep: string | null = null;
   #pending: { step: string | null; at: Date; text: string }[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -93,11 +80,14 @@ export class RunLogWriter {
   write(step: string | null, text: string): void {
     if (step !== this.#heldStep && this.#held) this.#release(true);
     this.#heldStep = step;
+    if (!this.#held) this.#heldSince = Date.now();
     this.#held += text;
     this.#release(this.#held.length > MAX_HELD);
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
-      void this.flush();
+      // Complete lines go now; a partial one waits a little for the rest of it (a secret may be split).
+      void this.#store(Date.now() - this.#heldSince > PARTIAL_LINE_MS);
+      if (this.#held) this.write(this.#heldStep, '');
     }, FLUSH_MS);
   }
 
@@ -111,6 +101,7 @@ export class RunLogWriter {
     if (cut <= 0) return;
     const text = this.#held.slice(0, cut);
     this.#held = this.#held.slice(cut);
+    this.#heldSince = Date.now();
     this.#pending.push({ step: this.#heldStep, at: this.#clock.now(), text: this.#redact(text) });
   }
 
@@ -120,7 +111,11 @@ export class RunLogWriter {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    this.#release(true);
+    await this.#store(true);
+  }
+
+  async #store(partial: boolean): Promise<void> {
+    this.#release(partial);
     const batch = this.#pending.splice(0);
     // One write at a time, in order: the log's sequence numbers follow the output.
     this.#writing = this.#writing.then(async () => {

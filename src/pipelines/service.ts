@@ -3,12 +3,13 @@ import type pg from 'pg';
 import type { ArtifactRepository } from '../artifacts/index.ts';
 import { type Clock, type Logger, UnavailableError } from '../core/index.ts';
 import { type JobQueue, type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
+import { createRedactor } from '../secrets/index.ts';
 import { type AppRow, findApp, getApp } from './apps.ts';
 import { BUILD_STEPS } from './build-steps.ts';
 import { RunExecutor } from './executor.ts';
 import { remoteBranchHead } from './git.ts';
 import type { PipelineStep } from './pipeline-step.ts';
-import { type LogRedactor, RunEvents, redactValues } from './run-log.ts';
+import { type LogRedactor, RunEvents } from './run-log.ts';
 import {
   findRun,
   loadRun,
@@ -49,6 +50,17 @@ export interface PipelinesServiceOptions {
   readonly redactorFor?: (app: AppRow) => Promise<LogRedactor>;
 }
 
+/**
+ * What an app's run logs never show by default: its own webhook and hook secrets. Builds get no other
+ * secrets yet; when they do, `redactorFor` adds them (the secrets module's `redactorForEnvironment`).
+ */
+function defaultRedactor(app: AppRow): LogRedactor {
+  const values: Record<string, string> = { WEBHOOK_SECRET: app.webhook_secret };
+  if (app.hook_secret) values.HOOK_SECRET = app.hook_secret;
+  const redactor = createRedactor(values);
+  return (text) => redactor.redact(text);
+}
+
 /** What a live log view receives. */
 export type RunEvent =
   | { readonly type: 'log'; readonly chunk: LogChunk }
@@ -82,8 +94,7 @@ export class PipelinesService {
       dataDir: options.dataDir,
       events: this.events,
       clock: options.clock,
-      redactorFor:
-        options.redactorFor ?? (async (app) => redactValues([app.webhook_secret, app.hook_secret])),
+      redactorFor: options.redactorFor ?? (async (app) => defaultRedactor(app)),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.buildConcurrency ? { concurrency: options.buildConcurrency } : {}),
       ...(options.buildUser ? { buildUser: options.buildUser } : {}),

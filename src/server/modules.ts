@@ -86,8 +86,8 @@ export function moduleRoutes(context: ModuleContext): AnyRoute[] {
       notifier: () => context.notifier,
       cipher: () => createEnvelopeCipher(context.secretVault, 'notifications'),
     }),
-    ...artifactsModule(context.runtime),
-    ...pipelinesModule(context.runtime),
+    ...artifactsModule({ ...context.runtime, secretVault: context.secretVault }),
+    ...pipelinesModule({ ...context.runtime, secretVault: context.secretVault }),
     ...replicationModule({
       ...context.runtime,
       cipher: () => createEnvelopeCipher(context.secretVault, 'replication'),
