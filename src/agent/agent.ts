@@ -83,6 +83,8 @@ export class Agent {
   #reportSoonTimer: NodeJS.Timeout | undefined;
   #reporting = false;
   #connected = false;
+  /** Reports wait for a credential: a report without one is a refused call in the audit log. */
+  #authenticated = false;
   #loops: Promise<void>[] = [];
   #wake: (() => void) | undefined;
 
@@ -195,6 +197,7 @@ export class Agent {
       try {
         credential ??= await this.#credential();
         this.#client.setCredential(credential.credential);
+        this.#authenticated = true;
         const after = this.#current?.revision ?? -1;
         const waitMs = this.#options.pollWaitMs ?? 20_000;
         const answer = await this.#client.request<PollAnswer>(
@@ -215,7 +218,10 @@ export class Agent {
           this.#log(`lost the control plane: ${(error as Error).message}; running the last desired state`);
         else this.#log(`cannot reach the control plane: ${(error as Error).message}`);
         this.#connected = false;
-        if (error instanceof ControlPlaneError && error.status === 401) credential = undefined;
+        if (error instanceof ControlPlaneError && error.status === 401) {
+          credential = undefined;
+          this.#authenticated = false;
+        }
         await this.#sleep(delay);
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
@@ -316,7 +322,7 @@ export class Agent {
   }
 
   async #report(): Promise<void> {
-    if (this.#reporting || this.#stopped) return;
+    if (this.#reporting || this.#stopped || !this.#authenticated) return;
     this.#reporting = true;
     try {
       await this.#client.request('POST', '/api/agent/status', { body: this.report(), timeoutMs: 10_000 });
