@@ -85,6 +85,36 @@ export interface ReleaseSpec {
   readonly configVersion: string | null;
   /** The secrets version the release reads (the Secrets module resolves it). */
   readonly secrets: { readonly reference: string; readonly version: number } | null;
+  /** Where the package puts the app and who it runs as (from slipway.yaml's package section). */
+  readonly install: {
+    /** The app's directory, the processes' working directory: "/opt/laravel-app". */
+    readonly directory: string;
+    /** The user the package creates and the app runs as; null for root. */
+    readonly user: string | null;
+  };
+  /**
+   * The app's environment file (Laravel's .env), written atomically with mode 0600 for the app
+   * user after the package is installed and before the steps and processes run. Secret values are
+   * resolved when the document is served and are never stored or logged. Null: no file.
+   */
+  readonly envFile: {
+    readonly path: string;
+    readonly variables: Readonly<Record<string, string>>;
+    /** Names in `variables` whose values are secret. */
+    readonly secretNames: readonly string[];
+    /** Secrets the control plane could not resolve (the file is written without them). */
+    readonly unresolvedSecrets: readonly string[];
+  } | null;
+  /**
+   * Commands run on this host after the install and the env file, before the processes start, as
+   * the app user under umask 077, in order (a hook with run_on: every_host, like `config:cache`).
+   * A failing step fails the install.
+   */
+  readonly steps: readonly {
+    readonly name: string;
+    readonly command: readonly string[];
+    readonly timeoutMs: number;
+  }[];
 }
 
 /** A one-off command (a release hook such as `php artisan migrate`): run once per id, its result reported. */
@@ -231,6 +261,16 @@ const documentCheck = object({
       }),
       configVersion: nullableString,
       secrets: nullable(object({ reference: string, version: integer(0) })),
+      install: object({ directory: string, user: nullableString }),
+      envFile: nullable(
+        object({
+          path: string,
+          variables: stringMap,
+          secretNames: stringList,
+          unresolvedSecrets: stringList,
+        }),
+      ),
+      steps: list(object({ name: string, command, timeoutMs: integer(1) })),
     }),
   ),
   processes: list(processCheck),
