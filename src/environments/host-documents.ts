@@ -27,12 +27,21 @@ export interface StoredTask extends Omit<TaskSpec, 'env' | 'secretEnv'> {
   readonly secrets: Readonly<Record<string, SecretSource>>;
 }
 
+/** A release as stored: the env file's secret variables by source, resolved only when served. */
+export interface StoredRelease extends Omit<ReleaseSpec, 'envFile'> {
+  readonly envFile: {
+    readonly path: string;
+    readonly variables: Readonly<Record<string, string>>;
+    readonly secrets: Readonly<Record<string, SecretSource>>;
+  } | null;
+}
+
 /** A host's desired state as stored (the revision is kept beside it). */
 export interface HostDocument {
   readonly schemaVersion: 1;
   readonly environment: string;
   readonly host: { readonly id: string; readonly name: string; readonly services: readonly string[] };
-  readonly release: ReleaseSpec | null;
+  readonly release: StoredRelease | null;
   readonly processes: readonly StoredProcess[];
   readonly tasks: readonly StoredTask[];
 }
@@ -138,6 +147,23 @@ function resolveSecrets(
   return { env: sorted(result), secretEnv: secretEnv.sort(), unresolved: unresolved.sort() };
 }
 
+/** A stored release as its agent receives it: the env file's secrets resolved. */
+function serveRelease(release: StoredRelease | null, resolve: SecretResolver): ReleaseSpec | null {
+  if (!release) return null;
+  const { envFile, ...rest } = release;
+  if (!envFile) return { ...rest, envFile: null };
+  const resolved = resolveSecrets(envFile.variables, envFile.secrets, resolve);
+  return {
+    ...rest,
+    envFile: {
+      path: envFile.path,
+      variables: resolved.env,
+      secretNames: resolved.secretEnv,
+      unresolvedSecrets: resolved.unresolved,
+    },
+  };
+}
+
 /** The document as its agent receives it: secrets resolved into the environment of each process. */
 export function serveDocument(
   document: HostDocument,
@@ -149,7 +175,7 @@ export function serveDocument(
     revision,
     environment: document.environment,
     host: document.host,
-    release: document.release,
+    release: serveRelease(document.release, resolve),
     processes: document.processes.map(({ secrets, env, ...process }) => {
       const resolved = resolveSecrets(env, secrets, resolve);
       return {
