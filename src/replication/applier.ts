@@ -15,7 +15,7 @@ import {
   SchemaChangeError,
 } from './batch.ts';
 import { maintainLog, readSourceConfig, type SourceConfig } from './capture.ts';
-import { type TableInfo, tableName, tablesByOid } from './catalog.ts';
+import { cascadingForeignKeys, type TableInfo, tableName, tablesByOid } from './catalog.ts';
 import { type CopyProgress, type CopyResult, copyTable } from './copy-task.ts';
 import {
   describeConnectionFailure,
@@ -329,6 +329,7 @@ export class Applier {
     this.#session = session;
     this.#holdsLock = true;
     const link = this.#options.link;
+    await this.#refuseCascades(session);
     const pollMs = this.#options.pollMs ?? 20;
     const heartbeatMs = this.#options.heartbeatMs ?? 500;
     const controlMs = this.#options.controlMs ?? 250;
@@ -352,7 +353,8 @@ export class Applier {
           this.#emit({ kind: 'promoted' });
           return 'promoted';
         }
-        const nowStopped = control.desired === 'stopped';
+        let nowStopped = control.desired === 'stopped';
+        if (stopped && !nowStopped && !(await this.#refuseCascades(session))) nowStopped = true;
         if (nowStopped !== stopped || control.stoppedReason !== stoppedReason) {
           this.#emit(nowStopped ? { kind: 'stopped', reason: control.stoppedReason } : { kind: 'resumed' });
         }
@@ -424,6 +426,24 @@ export class Applier {
       if (result.empty) await this.#sleep(pollMs);
     }
     return 'stopped';
+  }
+
+  /**
+   * Without replica mode the replica's own cascades would fire while applying and could remove rows a
+   * batch does not carry: stop the link, saying how to fix it. Returns whether the link may run.
+   */
+  async #refuseCascades(session: Session): Promise<boolean> {
+    if (session.context.replicaMode) return true;
+    const link = this.#options.link;
+    const names = [...session.context.tables.values()].map((t) => tableName(t.info));
+    const cascading = await cascadingForeignKeys(session.target.client, names);
+    if (cascading.length === 0) return true;
+    const first = cascading[0]!;
+    const message = `Replication link "${link}" cannot apply: foreign key "${first.constraint}" of "${first.child}" cascades from "${first.parent}" on the replica, and the applier's role may not set session_replication_role (grant it with GRANT SET ON PARAMETER session_replication_role TO <role>, or drop the cascade on the replica)`;
+    await recordError(session, link, message, { stop: true });
+    this.#lastError = message;
+    this.#emit({ kind: 'schema-change', message });
+    return false;
   }
 
   #rate(rows: number): number {

@@ -119,13 +119,17 @@ interface SourceEvent {
 interface Header {
   readonly snapshot: Snapshot;
   readonly at: Date;
-  readonly changed: number[];
+  /** Tables with changes: how many (counted up to twice BIG_BATCH_ROWS), and whether any is not an insert. */
+  readonly changed: { id: number; n: number; u: boolean }[];
   readonly events: SourceEvent[];
   readonly catalog: Map<number, TableInfo>;
   readonly sequences: { name: string; value: string; called: boolean }[];
 }
 
 const TARGET_CATALOG_MAX_AGE_MS = 5_000;
+
+/** From this many changes in one table, a batch reads by hash joins rather than index lookups. */
+const BIG_BATCH_ROWS = 5_000;
 
 function activeTables(context: BatchContext): ApplyTable[] {
   return [...context.tables.values()].filter((t) => t.state === 'replicating' && !context.busy.has(t.id));
@@ -139,11 +143,12 @@ function logKeyColumns(table: ApplyTable): string[] {
   return table.logKey.map((_, i) => `k${i + 1}`);
 }
 
-function changedKeysSql(context: BatchContext, table: ApplyTable): string {
+/** The log rows (key columns, and `also`) of the table's changes not yet applied, from both generations. */
+function changedKeysSql(context: BatchContext, table: ApplyTable, also: readonly string[] = []): string {
   const filter = notVisibleFilter(baseOf(context, table));
-  const keys = logKeyColumns(table).join(', ');
-  return `SELECT ${keys} FROM ${logTable(context.link, table.id, 0)} WHERE ${filter}
-          UNION ALL SELECT ${keys} FROM ${logTable(context.link, table.id, 1)} WHERE ${filter}`;
+  const columns = [...logKeyColumns(table), ...also].join(', ');
+  return `SELECT ${columns} FROM ${logTable(context.link, table.id, 0)} WHERE ${filter}
+          UNION ALL SELECT ${columns} FROM ${logTable(context.link, table.id, 1)} WHERE ${filter}`;
 }
 
 /**
@@ -160,16 +165,21 @@ function catalogVersionSql(oids: readonly number[]): string {
 function headerSql(context: BatchContext): string {
   const schema = linkSchema(context.link);
   const tables = [...context.tables.values()];
+  // How many changes each table has, counted up to a cap: enough to tell a small batch from a big one.
   const probes = activeTables(context).map((table) => {
     const filter = notVisibleFilter(baseOf(context, table));
-    return `SELECT ${table.id} AS id WHERE EXISTS (SELECT 1 FROM ${logTable(context.link, table.id, 0)} WHERE ${filter})
-               OR EXISTS (SELECT 1 FROM ${logTable(context.link, table.id, 1)} WHERE ${filter})`;
+    const count = (g: number) =>
+      `(SELECT count(*) FROM (SELECT 1 FROM ${logTable(context.link, table.id, g)} WHERE ${filter} LIMIT ${BIG_BATCH_ROWS}) l)`;
+    const updates = (g: number) =>
+      `EXISTS (SELECT 1 FROM ${logTable(context.link, table.id, g)} WHERE ${filter} AND op <> 'i')`;
+    return `SELECT ${table.id} AS id, ${count(0)} + ${count(1)} AS n, ${updates(0)} OR ${updates(1)} AS u`;
   });
   const bases = [context.position, ...tables.flatMap((t) => (t.position ? [t.position] : []))];
   let oldest = context.position.xmin;
   for (const base of bases) if (base.xmin < oldest) oldest = base.xmin;
   return `SELECT pg_current_snapshot()::text AS snapshot, extract(epoch FROM clock_timestamp())::float8 AS at,
-  (SELECT coalesce(json_agg(id), '[]') FROM (${probes.length ? probes.join(' UNION ALL ') : 'SELECT NULL::int AS id WHERE false'}) p) AS changed,
+  (SELECT coalesce(json_agg(json_build_object('id', id, 'n', n, 'u', u)), '[]')
+     FROM (${probes.length ? probes.join(' UNION ALL ') : 'SELECT NULL::int AS id, 0 AS n, false AS u WHERE false'}) p WHERE n > 0) AS changed,
   (SELECT coalesce(json_agg(json_build_object('seq', seq::text, 'txid', txid::text, 'kind', kind, 'table', table_id,
      'payload', payload) ORDER BY seq), '[]') FROM ${qualified(schema, 'events')} WHERE txid >= '${oldest}'::xid8) AS events,
   (${catalogVersionSql(tables.map((t) => t.oid))}) AS catalog_version,
@@ -191,7 +201,7 @@ async function readHeader(context: BatchContext): Promise<Header> {
   const row = results.at(-1)!.rows[0] as {
     snapshot: string;
     at: number;
-    changed: number[];
+    changed: { id: number; n: number; u: boolean }[];
     events: SourceEvent[];
     catalog_version: string | null;
     sequences: { name: string; value: string; called: boolean }[];
@@ -274,13 +284,29 @@ async function ensureStaging(context: BatchContext, table: ApplyTable): Promise<
   await context.target.query(
     `DROP TABLE IF EXISTS ${stagingName(table)};
      CREATE TEMP TABLE ${ident(`_slipway_stage_${table.id}`)} ON COMMIT DELETE ROWS AS
-       SELECT NULL::boolean AS _present, ${columnList(columns)} FROM ${qualified(table.info.schema, table.info.name)} WITH NO DATA`,
+       SELECT NULL::boolean AS _present, NULL::"char" AS _op, ${columnList(columns)}
+         FROM ${qualified(table.info.schema, table.info.name)} WITH NO DATA`,
   );
   context.staged.add(table.id);
 }
 
-/** Copies the rows of changed keys (as of the batch snapshot) into the table's staging table. */
-async function stageChanges(context: BatchContext, table: ApplyTable): Promise<number> {
+/** What a table's staged changes hold, by kind of key. */
+interface StagedCounts {
+  /** Keys absent in the batch snapshot: deleted. */
+  deleted: number;
+  /** Keys only inserted in the batch: new on the replica. */
+  inserted: number;
+  /** Keys only updated in the batch: present on the replica. */
+  updated: number;
+  /** Keys with mixed changes, present in the batch snapshot. */
+  mixed: number;
+}
+
+/**
+ * Copies the rows of changed keys (as of the batch snapshot) into the table's staging table, with
+ * whether each is present and how it changed ("i" only inserted, "u" only updated, "m" mixed).
+ */
+async function stageChanges(context: BatchContext, table: ApplyTable, big: boolean): Promise<StagedCounts> {
   await ensureStaging(context, table);
   const info = table.info;
   const columns = copiedColumns(info);
@@ -289,16 +315,88 @@ async function stageChanges(context: BatchContext, table: ApplyTable): Promise<n
   // The log's key columns follow the key the capture was installed with (same order as info.key).
   const present = `t.${ident(info.key[0]!)} IS NOT NULL`;
   const join = info.key.map((k, i) => `t.${ident(k)} = k.${logKeys[i]}`).join(' AND ');
-  const select = [present, ...logKeys.map((k) => `k.${k}`), ...others.map((c) => `t.${ident(c)}`)].join(', ');
-  const sql = `COPY (WITH k AS MATERIALIZED (SELECT DISTINCT ${logKeys.join(', ')} FROM (${changedKeysSql(context, table)}) l)
+  const select = [
+    present,
+    'k.op',
+    ...logKeys.map((k) => `k.${k}`),
+    ...others.map((c) => `t.${ident(c)}`),
+  ].join(', ');
+  const keys = logKeys.join(', ');
+  const sql = `COPY (WITH k AS MATERIALIZED (
+      SELECT ${keys}, CASE WHEN bool_and(op = 'i') THEN 'i' WHEN bool_and(op = 'u') THEN 'u' ELSE 'm' END AS op
+        FROM (${changedKeysSql(context, table, ['op'])}) l GROUP BY ${keys})
     SELECT ${select} FROM k LEFT JOIN ${qualified(info.schema, info.name)} t ON ${join}) TO STDOUT`;
-  const { rows } = await pipeCopy(
+  // Many keys: join by hashing (one pass over the table); few: look each up by its index.
+  await context.source.query(
+    big
+      ? 'SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off'
+      : 'SET LOCAL enable_seqscan = off; SET LOCAL enable_nestloop = on',
+  );
+  const counts: StagedCounts = { deleted: 0, inserted: 0, updated: 0, mixed: 0 };
+  await pipeCopy(
     context.source,
     sql,
     context.target,
-    `COPY ${stagingName(table)} (_present, ${columnList(columns)}) FROM STDIN`,
+    `COPY ${stagingName(table)} (_present, _op, ${columnList(columns)}) FROM STDIN`,
+    {
+      // Each row starts "t\tu\t…": present, then the kind of change.
+      onRow: (row) => {
+        if (row[0] === 0x66) counts.deleted += 1;
+        else if (row[2] === 0x69) counts.inserted += 1;
+        else if (row[2] === 0x75) counts.updated += 1;
+        else counts.mixed += 1;
+      },
+    },
   );
-  return rows;
+  return counts;
+}
+
+/**
+ * Applies a big change set to one table without a staging table (replica mode only, where no
+ * constraint trigger fires): the changed keys are deleted, then their rows as of the batch snapshot
+ * are copied straight into the table — COPY's bulk insert is the fastest way in. A table whose
+ * changes are all inserts skips the delete.
+ */
+async function applyBigChanges(
+  context: BatchContext,
+  table: ApplyTable,
+  insertsOnly: boolean,
+): Promise<number> {
+  const info = table.info;
+  const name = qualified(info.schema, info.name);
+  const columns = columnList(copiedColumns(info));
+  const logKeys = logKeyColumns(table);
+  const keys = logKeys.join(', ');
+  const changedKeys = changedKeysSql(context, table);
+  await context.source.query('SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off');
+  let changed = 0;
+  if (!insertsOnly) {
+    const keyTable = ident(`_slipway_keys_${table.id}`);
+    if (!context.staged.has(-table.id)) {
+      await context.target.query(
+        `DROP TABLE IF EXISTS pg_temp.${keyTable};
+         CREATE TEMP TABLE ${keyTable} ON COMMIT DELETE ROWS AS SELECT ${columnList(info.key)} FROM ${name} WITH NO DATA`,
+      );
+      context.staged.add(-table.id);
+    }
+    ({ rows: changed } = await pipeCopy(
+      context.source,
+      `COPY (SELECT DISTINCT ${keys} FROM (${changedKeys}) l) TO STDOUT`,
+      context.target,
+      `COPY pg_temp.${keyTable} (${columnList(info.key)}) FROM STDIN`,
+    ));
+    await context.target.query(
+      `DELETE FROM ${name} t USING pg_temp.${keyTable} s WHERE ${keyJoin(info.key, 't', 's')}`,
+    );
+  }
+  const match = `(${info.key.map((k) => `t.${ident(k)}`).join(', ')}) IN (SELECT ${keys} FROM (${changedKeys}) l)`;
+  const { rows } = await pipeCopy(
+    context.source,
+    `COPY (SELECT ${columnList(copiedColumns(info), 't')} FROM ${name} t WHERE ${match}) TO STDOUT`,
+    context.target,
+    `COPY ${name} (${columns}) FROM STDIN`,
+  );
+  return Math.max(changed, rows);
 }
 
 /** Replaces a table's whole content with the source's (after TRUNCATE on the source, or a resync). */
@@ -330,7 +428,12 @@ export async function copyWholeTable(
   return rows;
 }
 
-function applyStatements(table: ApplyTable, mode: 'merge' | 'replace'): { deletes: string; inserts: string } {
+function applyStatements(
+  table: ApplyTable,
+  counts: StagedCounts,
+  mode: 'merge' | 'replace',
+  replicaMode: boolean,
+): { deletes: string[]; inserts: string[] } {
   const info = table.info;
   const name = qualified(info.schema, info.name);
   const staging = stagingName(table);
@@ -338,20 +441,39 @@ function applyStatements(table: ApplyTable, mode: 'merge' | 'replace'): { delete
   const others = columns.slice(info.key.length);
   const overriding = info.columns.some((c) => c.identityAlways) ? ' OVERRIDING SYSTEM VALUE' : '';
   const match = keyJoin(info.key, 't', 's');
+  const insert = (where: string) =>
+    `INSERT INTO ${name} (${columnList(columns)})${overriding} SELECT ${columnList(columns)} FROM ${staging} s WHERE ${where}`;
   if (mode === 'replace') {
     return {
-      deletes: `DELETE FROM ${name} t USING ${staging} s WHERE ${match}`,
-      inserts: `INSERT INTO ${name} (${columnList(columns)})${overriding} SELECT ${columnList(columns)} FROM ${staging} WHERE _present`,
+      deletes: [`DELETE FROM ${name} t USING ${staging} s WHERE ${match}`],
+      inserts: [insert('_present')],
     };
   }
-  const conflict =
-    others.length === 0
-      ? 'DO NOTHING'
-      : `DO UPDATE SET ${others.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
-  return {
-    deletes: `DELETE FROM ${name} t USING ${staging} s WHERE NOT s._present AND ${match}`,
-    inserts: `INSERT INTO ${name} AS t (${columnList(columns)})${overriding} SELECT ${columnList(columns)} FROM ${staging} WHERE _present ON CONFLICT (${columnList(info.key)}) ${conflict}`,
-  };
+  const deletes =
+    counts.deleted > 0 ? [`DELETE FROM ${name} t USING ${staging} s WHERE NOT s._present AND ${match}`] : [];
+  const inserts: string[] = [];
+  // Keys only updated exist on the replica (it is at the batch's base): update them in one join.
+  // Without replica mode a cascading foreign key on the replica may have removed such a row since:
+  // those are merged like mixed keys instead.
+  const updatedInPlace = replicaMode ? counts.updated : 0;
+  const merged = counts.mixed + (replicaMode ? 0 : counts.updated);
+  if (updatedInPlace > 0 && others.length > 0) {
+    inserts.push(
+      `UPDATE ${name} t SET ${others.map((c) => `${ident(c)} = s.${ident(c)}`).join(', ')}
+         FROM ${staging} s WHERE s._op = 'u' AND s._present AND ${match}`,
+    );
+  }
+  // Keys only inserted are new on the replica.
+  if (counts.inserted > 0) inserts.push(insert(`s._op = 'i' AND s._present`));
+  if (merged > 0) {
+    const conflict =
+      others.length === 0
+        ? 'DO NOTHING'
+        : `DO UPDATE SET ${others.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
+    const which = replicaMode ? `s._op = 'm'` : `s._op IN ('m', 'u')`;
+    inserts.push(`${insert(`${which} AND s._present`)} ON CONFLICT (${columnList(info.key)}) ${conflict}`);
+  }
+  return { deletes, inserts };
 }
 
 /**
@@ -359,21 +481,26 @@ function applyStatements(table: ApplyTable, mode: 'merge' | 'replace'): { delete
  * collides with another unique constraint (two rows swapping a unique value), the batch falls back to
  * deleting every staged key before inserting the new rows, which the source's own state satisfies.
  */
-async function applyStaged(context: BatchContext, staged: readonly ApplyTable[]): Promise<void> {
+async function applyStaged(
+  context: BatchContext,
+  staged: readonly { table: ApplyTable; counts: StagedCounts }[],
+): Promise<void> {
   if (staged.length === 0) return;
-  const order = context.targetCatalog?.order ?? staged.map((t) => tableName(t.info));
+  const order = context.targetCatalog?.order ?? staged.map((s) => tableName(s.table.info));
   const rank = (t: ApplyTable) => {
     const index = order.indexOf(tableName(t.info));
     return index < 0 ? order.length : index;
   };
-  const parents = [...staged].sort((a, b) => rank(a) - rank(b));
+  const parents = [...staged].sort((a, b) => rank(a.table) - rank(b.table));
   const statementsFor = (mode: 'merge' | 'replace') => {
-    const all = parents.map((t) => applyStatements(t, mode));
-    return [...all.map((s) => s.deletes).reverse(), ...all.map((s) => s.inserts)].join(';\n');
+    const all = parents.map((s) => applyStatements(s.table, s.counts, mode, context.replicaMode));
+    return [...all.flatMap((s) => s.deletes).reverse(), ...all.flatMap((s) => s.inserts)].join(';\n');
   };
   try {
     await context.target.query(`SAVEPOINT slipway_apply;\n${statementsFor('merge')}`);
   } catch (error) {
+    // Another unique constraint collided (two rows swapping a value), or a forged log entry claimed an
+    // insert: delete every staged key, then insert the batch's rows, which the source's state satisfies.
     if ((error as { code?: string }).code !== '23505') throw error;
     await context.target.query(`ROLLBACK TO SAVEPOINT slipway_apply;\n${statementsFor('replace')}`);
   }
@@ -427,7 +554,7 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
       if (table?.state !== 'replicating' || context.busy.has(table.id)) continue;
       if (!isVisibleIn(BigInt(event.txid), baseOf(context, table))) fullCopies.add(table.id);
     }
-    const changed = header.changed.filter((id) => !fullCopies.has(id));
+    const changed = header.changed.filter((c) => !fullCopies.has(c.id));
     const empty = ddl.length === 0 && fullCopies.size === 0 && changed.length === 0;
 
     await context.target.query('BEGIN');
@@ -470,14 +597,21 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
       perTable.set(id, copied);
       rows += copied;
     }
-    const staged: ApplyTable[] = [];
-    for (const id of changed) {
+    const staged: { table: ApplyTable; counts: StagedCounts }[] = [];
+    for (const { id, n, u } of changed) {
       const table = context.tables.get(id);
       if (!table) continue;
-      const count = await stageChanges(context, table);
+      if (n >= BIG_BATCH_ROWS && context.replicaMode) {
+        const count = await applyBigChanges(context, table, !u);
+        perTable.set(id, count);
+        rows += count;
+        continue;
+      }
+      const counts = await stageChanges(context, table, n >= BIG_BATCH_ROWS);
+      const count = counts.deleted + counts.inserted + counts.updated + counts.mixed;
       perTable.set(id, count);
       rows += count;
-      staged.push(table);
+      staged.push({ table, counts });
     }
     const sequenceSql = sequenceUpdates(context, header);
     // Everything is read: release the snapshot while the target applies (the client queues the rest).

@@ -15,7 +15,7 @@ import { isVisibleIn, parseSnapshot, type Snapshot } from './internal/snapshot.t
 import { ident, linkSchema, literal, qualified } from './internal/sql.ts';
 
 /** The version of the objects the engine installs; refused when it does not match. */
-export const CAPTURE_FORMAT = 1;
+export const CAPTURE_FORMAT = 2;
 
 /** A replicated table as the source's link schema records it. */
 export interface CapturedTable {
@@ -45,29 +45,55 @@ function keyColumnsOfLog(table: { key: readonly string[] }): string[] {
   return table.key.map((_, i) => `k${i + 1}`);
 }
 
-/** The row trigger function of a table, writing to `generation`'s log. */
+/**
+ * The row trigger function of a table, writing to `generation`'s log. Each row records the key and
+ * what happened to it: "i" inserted, "u" updated in place, "d" deleted (a key update is the old key
+ * deleted and the new one inserted). A key with only "i" in a batch did not exist before it, one with
+ * only "u" existed throughout: the applier inserts or updates those without probing the replica.
+ */
 export function captureFunctionSql(link: string, table: CapturedTable, generation: number): string {
   const schema = linkSchema(link);
   const log = logTable(link, table.id, generation);
-  const columns = keyColumnsOfLog(table).join(', ');
-  const values = (row: 'NEW' | 'OLD') => table.key.map((k) => `${row}.${ident(k)}`).join(', ');
+  const columns = ['op', ...keyColumnsOfLog(table)].join(', ');
+  const values = (op: string, row: 'NEW' | 'OLD') =>
+    [`'${op}'`, ...table.key.map((k) => `${row}.${ident(k)}`)].join(', ');
   const keyChanged = table.key.map((k) => `NEW.${ident(k)} IS DISTINCT FROM OLD.${ident(k)}`).join(' OR ');
   return `CREATE OR REPLACE FUNCTION ${qualified(schema, `capture_${table.id}`)}() RETURNS trigger
 LANGUAGE plpgsql AS $slipway$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO ${log} (${columns}) VALUES (${values('NEW')});
-  ELSIF TG_OP = 'UPDATE' THEN
-    INSERT INTO ${log} (${columns}) VALUES (${values('NEW')});
+  IF TG_OP = 'UPDATE' THEN
     IF ${keyChanged} THEN
-      INSERT INTO ${log} (${columns}) VALUES (${values('OLD')});
+      INSERT INTO ${log} (${columns}) VALUES (${values('d', 'OLD')}), (${values('i', 'NEW')});
+    ELSE
+      INSERT INTO ${log} (${columns}) VALUES (${values('u', 'NEW')});
     END IF;
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO ${log} (${columns}) VALUES (${values('i', 'NEW')});
   ELSE
-    INSERT INTO ${log} (${columns}) VALUES (${values('OLD')});
+    INSERT INTO ${log} (${columns}) VALUES (${values('d', 'OLD')});
   END IF;
   RETURN NULL;
 END
 $slipway$`;
+}
+
+/** The statements creating one log table (its key columns follow the table's key). */
+export function logTableSql(
+  link: string,
+  table: { readonly id: number; readonly keyTypes: readonly string[] },
+  generation: number,
+): string[] {
+  const log = logTable(link, table.id, generation);
+  const keyDefs = table.keyTypes.map((type, i) => `k${i + 1} ${type} NOT NULL`).join(', ');
+  return [
+    // No autovacuum: the table is emptied by TRUNCATE, never by DELETE.
+    `CREATE TABLE ${log} (txid xid8 NOT NULL DEFAULT pg_current_xact_id(), op "char" NOT NULL, ${keyDefs})
+       WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`,
+    `CREATE INDEX ${ident(`log_${table.id}_${generation}_txid`)} ON ${log} (txid)`,
+    // Application roles write through the trigger, which runs as them. A forged key only makes the
+    // applier re-read that row's true state, so INSERT for everyone is harmless.
+    `GRANT INSERT ON ${log} TO PUBLIC`,
+  ];
 }
 
 function tableObjectsSql(link: string, table: CapturedTable): string[] {
@@ -75,20 +101,7 @@ function tableObjectsSql(link: string, table: CapturedTable): string[] {
   const target = qualified(table.schema, table.name);
   const names = triggerNames(link);
   const statements: string[] = [];
-  for (const generation of [0, 1]) {
-    const log = logTable(link, table.id, generation);
-    const keyDefs = keyColumnsOfLog(table)
-      .map((c, i) => `${c} ${table.keyTypes[i]} NOT NULL`)
-      .join(', ');
-    statements.push(
-      // No autovacuum: the table is emptied by TRUNCATE, never by DELETE.
-      `CREATE TABLE ${log} (txid xid8 NOT NULL DEFAULT pg_current_xact_id(), ${keyDefs}) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`,
-      `CREATE INDEX ${ident(`log_${table.id}_${generation}_txid`)} ON ${log} (txid)`,
-      // Application roles write through the trigger, which runs as them. A forged key only makes the
-      // applier re-read that row's true state, so INSERT for everyone is harmless.
-      `GRANT INSERT ON ${log} TO PUBLIC`,
-    );
-  }
+  for (const generation of [0, 1]) statements.push(...logTableSql(link, table, generation));
   statements.push(
     captureFunctionSql(link, table, 0),
     `CREATE FUNCTION ${qualified(schema, `truncate_${table.id}`)}() RETURNS trigger

@@ -307,3 +307,22 @@ export function sequenceStateSql(sequences: readonly SequenceInfo[]): string {
   );
   return parts.join(' UNION ALL ');
 }
+
+/** Foreign keys that cascade (or set null/default) when a row of one of the given tables changes. */
+export async function cascadingForeignKeys(
+  client: pg.Client,
+  names: readonly string[],
+): Promise<{ constraint: string; child: string; parent: string }[]> {
+  if (names.length === 0) return [];
+  const { rows } = await client.query<{ constraint: string; child: string; parent: string }>(
+    `SELECT k.conname AS constraint, cn.nspname || '.' || cc.relname AS child, pn.nspname || '.' || pc.relname AS parent
+       FROM pg_constraint k
+       JOIN pg_class cc ON cc.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace
+       JOIN pg_class pc ON pc.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+      WHERE k.contype = 'f' AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd'))
+        AND (pn.nspname || '.' || pc.relname) = ANY($1::text[])
+      ORDER BY 1`,
+    [names],
+  );
+  return rows;
+}

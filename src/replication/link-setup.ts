@@ -9,6 +9,7 @@ import {
   installSourceSql,
   linkSchemaExists,
   logTable,
+  logTableSql,
   readSourceConfig,
   uninstallSource,
 } from './capture.ts';
@@ -31,7 +32,7 @@ import {
 } from './errors.ts';
 import { openConnection, type ReplicationConnection, type Side } from './internal/connection.ts';
 import { parseSnapshot } from './internal/snapshot.ts';
-import { ident, linkSchema, qualified } from './internal/sql.ts';
+import { linkSchema, qualified } from './internal/sql.ts';
 import { installTargetSql, readReplicaState, setDesiredState, uninstallTarget } from './replica.ts';
 
 /** Which tables a link replicates: named tables, or every table of a schema. */
@@ -314,15 +315,9 @@ export async function applyDdl(
         if (!info || info.key.join(',') === table.key.join(',')) continue;
         // The key changed: the log must record the new key, and the table is copied again.
         for (const generation of [0, 1]) {
-          const log = logTable(link, table.id, generation);
-          await source.client.query(`DROP TABLE ${log}`);
-          const keyDefs = info.key.map((_, i) => `k${i + 1} ${info.keyTypes[i]} NOT NULL`).join(', ');
-          await source.client.query(
-            `CREATE TABLE ${log} (txid xid8 NOT NULL DEFAULT pg_current_xact_id(), ${keyDefs})
-               WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false);
-             CREATE INDEX ${ident(`log_${table.id}_${generation}_txid`)} ON ${log} (txid);
-             GRANT INSERT ON ${log} TO PUBLIC`,
-          );
+          await source.client.query(`DROP TABLE ${logTable(link, table.id, generation)}`);
+          for (const statement of logTableSql(link, { id: table.id, keyTypes: info.keyTypes }, generation))
+            await source.client.query(statement);
         }
         const updated = { ...table, key: info.key, keyTypes: info.keyTypes };
         await source.client.query(captureFunctionSql(link, updated, config.generation));

@@ -226,6 +226,7 @@ export class ReplicationService {
         idleTimeoutMillis: 30_000,
         connectionTimeoutMillis: 5_000,
         application_name: `slipway-status:${row.name}`.slice(0, 63),
+        options: '-c jit=off',
       });
       pool.on('error', () => undefined);
       this.#pools.set(key, pool);

@@ -30,6 +30,9 @@ const SESSION_SETTINGS = [
   "SET client_encoding = 'UTF8'",
   'SET statement_timeout = 0',
   'SET idle_in_transaction_session_timeout = 0',
+  // The engine's queries are small, or large and I/O-bound: JIT compilation only adds latency (and the
+  // disabled sequential scans of a batch header would otherwise cost enough to trigger it).
+  'SET jit = off',
 ].join('; ');
 
 const CONNECTION_CODES = new Set([

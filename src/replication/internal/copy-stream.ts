@@ -126,6 +126,8 @@ export interface CopyResult {
 
 /** Options for a piped COPY. */
 export interface PipeCopyOptions {
+  /** Called with each row as the source sent it (one CopyData message per row in text format). */
+  readonly onRow?: (row: Buffer) => void;
   /** Called with the rows copied so far, at most every `progressEveryRows` rows. */
   readonly onProgress?: (rows: number) => void;
   /** @default 50_000 */
@@ -178,6 +180,7 @@ export async function pipeCopy(
     if (targetFailed) return;
     // The parser may reuse its buffer: keep a copy of each row.
     const owned = Buffer.from(chunk);
+    options.onRow?.(owned);
     pending.push(owned);
     pendingBytes += owned.length;
     bytes += owned.length;
