@@ -3,7 +3,7 @@ import type { MigrationSet } from '../store/index.ts';
 
 /** Releases, deployments (a persisted state machine with its plan and progress), and their events. */
 export const deploymentsMigrations: MigrationSet = {
-  '2026-11-27T0300-deployments': {
+  '2026-11-28T1400-deployments': {
     async up(db: Kysely<any>) {
       await sql`
         CREATE TABLE releases (

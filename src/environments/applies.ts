@@ -20,6 +20,7 @@ import {
   deleteHostRecord,
   ensureHostRecord,
   findHost,
+  findHostBySlot,
   issueJoinToken,
   listHosts,
   updateHostDocument,
@@ -214,6 +215,32 @@ async function inBatches<T>(
   if (failure) throw failure;
 }
 
+/**
+ * The processes the definition's services run on a host (services with their own command), with the
+ * ports the provider gives that host. Rollouts build the documents of the hosts they add the same way.
+ */
+export async function serviceProcesses(
+  provider: EnvironmentProvider,
+  context: ProviderContext,
+  model: EnvironmentModel,
+  services: readonly string[],
+  hostName: string,
+  database: DocumentContext['database'],
+): Promise<{ processes: StoredProcess[]; ports: Record<string, number> }> {
+  const ports: Record<string, number> = {};
+  for (const name of services) {
+    const service = model.services.find((s) => s.name === name)!;
+    if (service.port !== null)
+      ports[name] = (await provider.instanceAddress(context, hostName, name, service.port)).port;
+  }
+  const processes = services
+    .map((name) =>
+      serviceProcess(model, model.services.find((s) => s.name === name)!, hostName, { ports, database }),
+    )
+    .filter((p): p is StoredProcess => p !== undefined);
+  return { processes, ports };
+}
+
 /** Brings one environment to a model: the steps of an apply, in creation order. */
 async function converge(
   deps: ApplyDeps,
@@ -278,21 +305,13 @@ async function converge(
         hostId: record.id,
       });
     }
-    const ports: Record<string, number> = {};
-    for (const name of host.services) {
-      const service = model.services.find((s) => s.name === name)!;
-      if (service.port !== null)
-        ports[name] = (await provider.instanceAddress(context, host.name, name, service.port)).port;
-    }
-    const processes = host.services
-      .map((name) =>
-        serviceProcess(model, model.services.find((s) => s.name === name)!, host.name, { ports, database }),
-      )
-      .filter((p): p is StoredProcess => p !== undefined);
+    // The slot's host may carry another name (a rollout replaced it): the provider knows it by that.
+    const hostName = record.name;
+    const { processes } = await serviceProcesses(provider, context, model, host.services, hostName, database);
     const serviceNames = new Set(model.services.map((s) => s.name));
     await updateHostDocument(db, record.id, (document) => ({
       ...document,
-      host: { id: record.id, name: host.name, services: host.services },
+      host: { id: record.id, name: hostName, services: host.services },
       // Processes not named after a service belong to releases (the Deployments module): kept.
       processes: [...processes, ...document.processes.filter((p) => !serviceNames.has(p.name))],
     }));
@@ -304,7 +323,7 @@ async function converge(
         () =>
           provider.ensureHost(context, {
             id: record.id,
-            name: host.name,
+            name: hostName,
             services: host.services,
             zone: host.zone,
             size: host.service.size,
@@ -324,8 +343,9 @@ async function converge(
       const servers: { name: string; address: string; port: number }[] = [];
       for (const host of hosts.filter((h) => h.services.includes(lb.service))) {
         const service = model.services.find((s) => s.name === lb.service)!;
-        const address = await provider.instanceAddress(context, host.name, lb.service, service.port ?? 80);
-        servers.push({ name: host.name, address: address.address, port: address.port });
+        const name = (await findHostBySlot(db, environment, host.name))?.name ?? host.name;
+        const address = await provider.instanceAddress(context, name, lb.service, service.port ?? 80);
+        servers.push({ name, address: address.address, port: address.port });
       }
       await recordResource(db, environment, lbResource, existing ? 'updating' : 'creating');
       const outputs = await steps.run(
@@ -438,12 +458,12 @@ async function removeResources(
     await forget(resource.id);
   }
   await inBatches(hosts, deps.hostConcurrency ?? 8, async (resource) => {
-    const name = resource.id.slice('host/'.length);
+    const slot = resource.id.slice('host/'.length);
+    const record = (await findHostBySlot(db, environment, slot)) ?? (await findHost(db, environment, slot));
     await mark(resource.id);
     await steps.run(resource.id, 'delete', 'stop the agent and its processes, remove the host', () =>
-      provider.deleteHost(context, name),
+      provider.deleteHost(context, record?.name ?? slot),
     );
-    const record = await findHost(db, environment, name);
     if (record) await deleteHostRecord(db, record.id);
     await forget(resource.id);
   });

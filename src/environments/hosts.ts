@@ -33,22 +33,27 @@ export interface HostEvent {
   readonly message: string;
 }
 
-/** Creates the host record (or returns the existing one: host names are unique in an environment). */
+/**
+ * Creates the record of the host that fills a slot, or returns the one that fills it now (after a
+ * rollout that may be a host of another name). New hosts are named after their slot.
+ */
 export async function ensureHostRecord(
   db: Db,
   host: { environment: string; name: string; services: readonly string[]; id: string },
   document: (id: string) => HostDocument,
 ): Promise<HostRow> {
-  const existing = await findHost(db, host.environment, host.name);
+  const existing =
+    (await findHostBySlot(db, host.environment, host.name)) ??
+    (await findHost(db, host.environment, host.name));
   if (existing) {
-    if (canonicalJson(existing.services) !== canonicalJson(host.services)) {
+    if (canonicalJson(existing.services) !== canonicalJson(host.services) || existing.slot === null) {
       await db
         .updateTable('environment_hosts')
-        .set({ services: [...host.services] })
+        .set({ services: [...host.services], slot: host.name })
         .where('id', '=', existing.id)
         .execute();
     }
-    return existing;
+    return (await getHost(db, existing.id))!;
   }
   await db
     .insertInto('environment_hosts')
@@ -56,6 +61,7 @@ export async function ensureHostRecord(
       id: host.id,
       environment: host.environment,
       name: host.name,
+      slot: host.name,
       services: [...host.services],
       document: JSON.stringify(document(host.id)),
       events: JSON.stringify([]),
@@ -63,6 +69,66 @@ export async function ensureHostRecord(
     .onConflict((oc) => oc.columns(['environment', 'name']).doNothing())
     .execute();
   return (await findHost(db, host.environment, host.name))!;
+}
+
+/** Creates the record of a host a rollout adds (no slot yet), or returns it when it exists. */
+export async function ensureStandbyHostRecord(
+  db: Db,
+  host: { environment: string; name: string; services: readonly string[]; id: string },
+  document: (id: string) => HostDocument,
+): Promise<HostRow> {
+  const existing = await findHost(db, host.environment, host.name);
+  if (existing) return existing;
+  await db
+    .insertInto('environment_hosts')
+    .values({
+      id: host.id,
+      environment: host.environment,
+      name: host.name,
+      slot: null,
+      services: [...host.services],
+      document: JSON.stringify(document(host.id)),
+      events: JSON.stringify([]),
+    })
+    .onConflict((oc) => oc.columns(['environment', 'name']).doNothing())
+    .execute();
+  return (await findHost(db, host.environment, host.name))!;
+}
+
+/** The host that fills a slot. */
+export async function findHostBySlot(
+  db: Db,
+  environment: string,
+  slot: string,
+): Promise<HostRow | undefined> {
+  return db
+    .selectFrom('environment_hosts')
+    .selectAll()
+    .where('environment', '=', environment)
+    .where('slot', '=', slot)
+    .executeTakeFirst();
+}
+
+/**
+ * Gives slots to hosts in one statement set: each named host takes the slot, whoever held it loses
+ * it. Used when a rollout adopts its new hosts.
+ */
+export async function assignSlots(
+  db: Db,
+  environment: string,
+  slots: Readonly<Record<string, string>>,
+): Promise<void> {
+  const hostIds = Object.values(slots);
+  if (hostIds.length === 0) return;
+  await db
+    .updateTable('environment_hosts')
+    .set({ slot: null })
+    .where('environment', '=', environment)
+    .where((eb) => eb.or([eb('slot', 'in', Object.keys(slots)), eb('id', 'in', hostIds)]))
+    .execute();
+  for (const [slot, hostId] of Object.entries(slots)) {
+    await db.updateTable('environment_hosts').set({ slot }).where('id', '=', hostId).execute();
+  }
 }
 
 /** One host by environment and name. */

@@ -109,4 +109,16 @@ export const environmentsMigrations: MigrationSet = {
       `.execute(db);
     },
   },
+  '2026-11-28T1300-environments-host-slots': {
+    // A host fills a slot of the definition ("web-1"); its name is its own ("web-4" after a rollout
+    // replaced web-1's host). Applies address slots, providers and load balancers address names.
+    // Hosts a rollout creates start without a slot and take one when the rollout adopts them.
+    async up(db: Kysely<any>) {
+      await sql`
+        ALTER TABLE environment_hosts ADD COLUMN slot text;
+        UPDATE environment_hosts SET slot = name;
+        CREATE UNIQUE INDEX environment_hosts_slot ON environment_hosts (environment, slot) WHERE slot IS NOT NULL;
+      `.execute(db);
+    },
+  },
 };

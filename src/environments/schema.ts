@@ -67,6 +67,8 @@ export interface EnvironmentsTables {
     id: string;
     environment: string;
     name: string;
+    /** The definition's slot the host fills ("web-1"); null while a rollout has not adopted it. */
+    slot: string | null;
     services: string[];
     created_at: Generated<Date>;
     join_token_id: string | null;

@@ -13,7 +13,7 @@ import { pendingApplies, runApply } from './applies.ts';
 import { evaluateSourceHead } from './evaluate-source.ts';
 import { checkSource } from './gitops.ts';
 import { wakeAllHostWaiters } from './host-signals.ts';
-import { appendHostEvent, findHost, issueJoinToken } from './hosts.ts';
+import { appendHostEvent, findHost, issueJoinToken, listHosts } from './hosts.ts';
 import { completePlan, evaluatingPlans, PlanStatus } from './plans.ts';
 import type { EnvironmentsTables } from './schema.ts';
 
@@ -77,10 +77,28 @@ export async function startEnvironmentServices(
       environment,
       log: (line: string) => log.info({ environment }, line),
     };
+    // Hosts by their own names: the slot's host (a rollout may have replaced it under another name),
+    // and the hosts a running rollout added that have joined.
+    const records = await listHosts(db, environment);
+    const slotted = new Map(records.filter((h) => h.slot !== null).map((h) => [h.slot!, h]));
+    const hostNames = new Map<string, string>(); // resource id → host name
+    for (const r of resources.filter((x) => x.kind === 'host')) {
+      const slot = r.resource.slice('host/'.length);
+      hostNames.set(r.resource, slotted.get(slot)?.name ?? slot);
+    }
+    const standby = records.filter((h) => h.slot === null && h.joined_at !== null);
     const hostRequests = [];
-    for (const r of ready.filter((x) => x.kind === 'host')) {
-      const name = r.resource.slice('host/'.length);
-      const hostId = (r.outputs as { hostId?: string }).hostId;
+    const supervised = [
+      ...ready
+        .filter((x) => x.kind === 'host')
+        .map((r) => ({
+          name: hostNames.get(r.resource)!,
+          hostId:
+            slotted.get(r.resource.slice('host/'.length))?.id ?? (r.outputs as { hostId?: string }).hostId,
+        })),
+      ...standby.map((h) => ({ name: h.name, hostId: h.id })),
+    ];
+    for (const { name, hostId } of supervised) {
       if (!hostId) continue;
       hostRequests.push({
         id: hostId,
@@ -114,15 +132,15 @@ export async function startEnvironmentServices(
           .execute();
       }
     }
-    const observation = await chosen.observe(
-      providerContext,
-      resources.filter((r) => r.kind === 'host').map((r) => r.resource.slice('host/'.length)),
-    );
+    const observation = await chosen.observe(providerContext, [
+      ...resources.filter((r) => r.kind === 'host').map((r) => hostNames.get(r.resource)!),
+      ...standby.map((h) => h.name),
+    ]);
     const now = context.clock.now();
     for (const r of resources) {
       const observed =
         r.kind === 'host'
-          ? observation.hosts[r.resource.slice('host/'.length)]
+          ? observation.hosts[hostNames.get(r.resource)!]
           : r.kind === 'load-balancer'
             ? observation.loadBalancer
             : r.kind === 'database'

@@ -164,7 +164,7 @@ export async function environmentView(
     .orderBy('name')
     .execute();
   const hosts = hostRows.map((row) => {
-    const resource = byId.get(`host/${row.name}`);
+    const resource = byId.get(`host/${row.slot ?? row.name}`);
     const observation = fresh(resource, now) ? (resource!.observed as HostObservation) : undefined;
     const isolated = (resource?.outputs as { isolated?: boolean } | undefined)?.isolated ?? null;
     return hostView(row, observation, isolated, now);
@@ -175,7 +175,10 @@ export async function environmentView(
   let loadBalancer: EnvironmentView['loadBalancer'] = null;
   const lbRow = resources.find((r) => r.kind === 'load-balancer');
   if (lbRow) {
-    const spec = lbRow.spec as { name: string; service: string; servers: string[] };
+    const recorded = lbRow.spec as { name: string; service: string; servers: string[] };
+    // The spec names slots; the balancer knows the hosts that fill them by their own names.
+    const holder = new Map(hostRows.filter((h) => h.slot !== null).map((h) => [h.slot!, h.name]));
+    const spec = { ...recorded, servers: recorded.servers.map((slot) => holder.get(slot) ?? slot) };
     const observed = fresh(lbRow, now) ? (lbRow.observed as EnvironmentObservation['loadBalancer']) : null;
     const servers = (observed?.servers ?? []).filter((s) => spec.servers.includes(s.name));
     const lbProblems: string[] = [];

@@ -31,6 +31,7 @@ export type {
   HostObservation,
   HostOutputs,
   HostRequest,
+  LoadBalancerControl,
   LoadBalancerOutputs,
   LoadBalancerRequest,
   ProviderContext,

@@ -103,6 +103,37 @@ export interface SupervisionEvent {
 }
 
 /** How an environment becomes real. */
+/** Live control of an environment's load balancer, for rollouts (weights, draining, servers). */
+export interface LoadBalancerControl {
+  serverStats(backend?: string): Promise<
+    readonly {
+      readonly server: string;
+      readonly status: string;
+      readonly weight: number;
+      readonly currentSessions: number;
+      readonly totalSessions: number;
+      readonly responses5xx: number;
+      readonly averageResponseMs: number;
+      readonly address: string;
+    }[]
+  >;
+  setWeight(backend: string, server: string, weight: number): Promise<void>;
+  setState(backend: string, server: string, state: 'ready' | 'drain' | 'maint'): Promise<void>;
+  addServer(
+    backend: string,
+    server: string,
+    options: {
+      address: string;
+      port: number;
+      weight?: number;
+      check?: { intervalMs: number; rise: number; fall: number };
+      enable?: boolean;
+    },
+  ): Promise<void>;
+  deleteServer(backend: string, server: string): Promise<void>;
+  waitForStatus(backend: string, server: string, status: string, timeoutMs?: number): Promise<unknown>;
+}
+
 export interface EnvironmentProvider {
   /** "local", "aws", "gcp". */
   readonly kind: string;
@@ -137,4 +168,6 @@ export interface EnvironmentProvider {
   ): Promise<SupervisionEvent[]>;
   /** Removes whatever is left of the environment (processes, ports, directories). */
   destroyEnvironment(context: ProviderContext): Promise<void>;
+  /** Live control of the environment's load balancer (absent where the provider has none yet). */
+  loadBalancerControl?(environment: string): LoadBalancerControl;
 }

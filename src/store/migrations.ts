@@ -36,6 +36,9 @@ export async function migrateToLatest(
     provider: { getMigrations: async () => all },
     migrationTableName: 'slipway_migration',
     migrationLockTableName: 'slipway_migration_lock',
+    // Modules are written in parallel: a data directory may already hold a later module's migrations
+    // when one that sorts earlier arrives. Order still holds within a module and for fresh stores.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   const applied = (results ?? [])

@@ -250,11 +250,15 @@ export class LocalLoadBalancer {
 
   async #changeServers(
     spec: LoadBalancerSpec,
-    before: Map<string, string>,
-    after: Map<string, string>,
+    _before: Map<string, string>,
+    _after: Map<string, string>,
   ): Promise<void> {
-    for (const [name, line] of before) {
-      if (after.get(name) === line) continue;
+    // Compared with the servers HAProxy runs, not with the old file: rollouts add and remove
+    // servers at run time, so the file can be behind.
+    const live = new Map((await this.runtime.serverStats(spec.backend)).map((s) => [s.server, s]));
+    const wanted = new Map(spec.servers.map((s) => [s.name, `${s.address}:${s.port}`]));
+    for (const [name, stat] of live) {
+      if (wanted.get(name) === stat.address) continue;
       await this.runtime.setState(spec.backend, name, 'drain');
       await waitFor(
         async () =>
@@ -266,7 +270,7 @@ export class LocalLoadBalancer {
       await this.runtime.deleteServer(spec.backend, name);
     }
     for (const server of spec.servers) {
-      if (before.get(server.name) === after.get(server.name)) continue;
+      if (live.get(server.name)?.address === wanted.get(server.name)) continue;
       await this.runtime.addServer(spec.backend, server.name, {
         address: server.address,
         port: server.port,

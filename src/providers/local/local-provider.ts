@@ -91,6 +91,11 @@ export class LocalProvider implements EnvironmentProvider {
     return new LocalLoadBalancer(join(this.environmentDirectory(environment), 'haproxy')).runtime;
   }
 
+  /** The environment's HAProxy through its runtime API. */
+  loadBalancerControl(environment: string): HaproxyRuntime {
+    return this.loadBalancerRuntime(environment);
+  }
+
   /** How hosts are sandboxed here. */
   async support(): Promise<SandboxSupport> {
     this.#support ??= await detectSandboxSupport(join(this.#options.root, 'scratch'));
