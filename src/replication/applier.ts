@@ -58,6 +58,11 @@ export interface ApplierOptions {
   readonly onEvent?: (event: ApplierEvent) => void;
   /** Sleep after a batch that found nothing. @default 20 */
   readonly pollMs?: number;
+  /**
+   * Least time from one batch's start to the next's while changes keep coming: batches then carry
+   * more changes each, and the source spends less on the applier's queries. @default 100
+   */
+  readonly batchIntervalMs?: number;
   /** How often an idle applier records its position. @default 500 */
   readonly heartbeatMs?: number;
   /** How often the target's control state (stop, resync, requests) is read. @default 250 */
@@ -203,7 +208,7 @@ export class Applier {
   }
 
   async #sleep(ms: number): Promise<void> {
-    if (this.#abort.signal.aborted) return;
+    if (this.#abort.signal.aborted || ms <= 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
@@ -331,6 +336,7 @@ export class Applier {
     const link = this.#options.link;
     await this.#refuseCascades(session);
     const pollMs = this.#options.pollMs ?? 20;
+    const batchIntervalMs = this.#options.batchIntervalMs ?? 100;
     const heartbeatMs = this.#options.heartbeatMs ?? 500;
     const controlMs = this.#options.controlMs ?? 250;
     const maintenanceMs = this.#options.maintenanceMs ?? 2_000;
@@ -424,6 +430,7 @@ export class Applier {
         await this.#maintain(session);
       }
       if (result.empty) await this.#sleep(pollMs);
+      else await this.#sleep(batchIntervalMs - (Date.now() - started));
     }
     return 'stopped';
   }

@@ -109,6 +109,7 @@ export function startApplier(
     sourceDsn: pair.source.url,
     targetDsn: pair.target.url,
     pollMs: 10,
+    batchIntervalMs: 10,
     heartbeatMs: 100,
     controlMs: 100,
     maintenanceMs: 300,
