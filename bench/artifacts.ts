@@ -269,7 +269,7 @@ async function aptIndex() {
     started = performance.now();
     const promoted = await repository.promote({ app: 'app-x', version: '2.0.0', channel: 'staging' });
     const promoteMs = performance.now() - started;
-    const packages = await repository.aptIndexFile('staging', 'Packages');
+    const packages = await repository.apt.file('staging', 'Packages');
     return {
       rows: [
         {

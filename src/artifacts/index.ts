@@ -1,4 +1,6 @@
 /** @module The artifact repository: immutable .deb versions, .deb building, versioning, channels and APT. */
+
+export { AptChannels, type AptIndexFile } from './apt-channels.ts';
 export {
   APT_ARCHITECTURE,
   APT_COMPONENT,

@@ -178,7 +178,7 @@ export function artifactRoutes(options: ArtifactRouteOptions): AnyRoute[] {
       response: z.array(Channel),
       async handler({ db, reply }) {
         const origin = originOf(reply, options.publicUrl);
-        return (await repository.channels(db)).map((c) => ({
+        return (await repository.apt.channels(db)).map((c) => ({
           ...c,
           sourcesLine: sourcesLine(origin, c.name),
         }));
@@ -190,9 +190,12 @@ export function artifactRoutes(options: ArtifactRouteOptions): AnyRoute[] {
 
 /** The APT repository: signed indexes and pool files per channel, and the public key for signed-by. */
 function aptRoutes(repository: ArtifactRepository): AnyRoute[] {
+  // Each host's agent reads the channel named like its environment (apt with its host credential as
+  // the Basic password), and no other channel: reviewed exception, see RouteAccess.
   const channelAccess = {
     role: 'viewer' as const,
     scope: ({ params }: { params: { channel: string } }) => environmentScope(params.channel),
+    agents: true as const,
   };
   return [
     defineRoute({
@@ -228,7 +231,7 @@ function aptRoutes(repository: ArtifactRepository): AnyRoute[] {
       params: z.strictObject({ channel: ChannelName, file: z.enum(['InRelease', 'Release', 'Release.gpg']) }),
       raw: true,
       async handler({ input, reply }) {
-        const data = await repository.aptIndexFile(input.params.channel, input.params.file);
+        const data = await repository.apt.file(input.params.channel, input.params.file);
         sendIndex(
           reply,
           data,
@@ -246,7 +249,7 @@ function aptRoutes(repository: ArtifactRepository): AnyRoute[] {
       params: z.strictObject({ channel: ChannelName, file: z.enum(['Packages', 'Packages.gz']) }),
       raw: true,
       async handler({ input, reply }) {
-        const data = await repository.aptIndexFile(input.params.channel, input.params.file);
+        const data = await repository.apt.file(input.params.channel, input.params.file);
         sendIndex(reply, data, input.params.file === 'Packages.gz' ? 'application/gzip' : 'text/plain');
         return undefined;
       },
@@ -260,7 +263,7 @@ function aptRoutes(repository: ArtifactRepository): AnyRoute[] {
       params: z.strictObject({ channel: ChannelName, hash: Sha256Hex }),
       raw: true,
       async handler({ input, reply }) {
-        const data = await repository.aptIndexByHash(input.params.channel, input.params.hash);
+        const data = await repository.apt.byHash(input.params.channel, input.params.hash);
         if (!data) {
           throw new NotFoundError(
             `Cannot find an index with SHA-256 ${input.params.hash} in channel "${input.params.channel}"`,

@@ -12,7 +12,7 @@ import {
 import { parseDuration, SLIPWAY_VERSION } from '../core/index.ts';
 import { StepFailedError } from './errors.ts';
 import type { PipelineStep, StepContext } from './pipeline-step.ts';
-import { setRunVersion } from './runs.ts';
+import { setRunVersion } from './run-lifecycle.ts';
 import type { PipelineTables } from './schema.ts';
 import { parseSlipwayFile, SLIPWAY_FILE, type SlipwayFile, SlipwayFileError } from './slipway-file.ts';
 

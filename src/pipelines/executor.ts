@@ -9,32 +9,25 @@ import { type Clock, type Logger, randomToken, SlipwayError } from '../core/inde
 import { type JobQueue, type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
 import type { AppRow } from './apps.ts';
 import { StepFailedError } from './errors.ts';
-import { exportCommit, hasCommit, latestVersionTag, readFileAtCommit, syncMirror } from './git.ts';
-import type { AppInfo, BuildWorkspace, PipelineStep, RunInfo, StepContext } from './pipeline-step.ts';
-import { type LogRedactor, type RunEvents, RunLogWriter } from './run-log.ts';
+import { formatMs } from './format-ms.ts';
+import type { AppInfo, PipelineStep, RunInfo, StepContext } from './pipeline-step.ts';
 import {
   claimRun,
   finishRun,
   heartbeat,
-  loadRun,
-  type RunRow,
   recoverStaleRuns,
   requeueRun,
   runnableRuns,
   setRunJob,
   setRunOutput,
   setStepState,
-} from './runs.ts';
-import {
-  type BuildUser,
-  baseBuildEnvironment,
-  ensureBuildUser,
-  firstClosedAncestor,
-  makeBuildDirectory,
-  runInSandbox,
-} from './sandbox.ts';
+} from './run-lifecycle.ts';
+import { type LogRedactor, type RunEvents, RunLogWriter } from './run-log.ts';
+import { loadRun, type RunRow } from './runs.ts';
+import { type BuildUser, ensureBuildUser, firstClosedAncestor } from './sandbox.ts';
 import type { PipelineTables, RunState, StepState } from './schema.ts';
 import type { SlipwayFile } from './slipway-file.ts';
+import { createWorkspace } from './workspace.ts';
 
 /** The job queue's name for runs. */
 export const RUN_QUEUE = 'pipelines.run';
@@ -309,7 +302,16 @@ export class RunExecutor {
       ...(loaded.row.outputs as Record<string, any>),
     };
     let currentStep: string | null = null;
-    const workspace = await this.#workspace(run, app, workDir, log, () => currentStep);
+    let currentSignal: AbortSignal | undefined;
+    const workspace = await createWorkspace({
+      run,
+      app,
+      workDir,
+      paths: this.#paths!,
+      user: this.#user!,
+      log,
+      current: () => ({ step: currentStep, signal: currentSignal }),
+    });
     let slipwayFile = (outputs.checkout?.slipwayFile as SlipwayFile | undefined) ?? undefined;
     let result: { state: RunState; error: string | null } = { state: 'succeeded', error: null };
 
@@ -337,6 +339,7 @@ export class RunExecutor {
       const onRunAbort = () => stepController.abort(signal.reason);
       signal.addEventListener('abort', onRunAbort, { once: true });
       const timer = setTimeout(() => stepController.abort('timeout' satisfies AbortReason), timeoutMs);
+      currentSignal = stepController.signal;
       let stepState: StepState = 'succeeded';
       let stepError: string | null = null;
       try {
@@ -403,71 +406,8 @@ export class RunExecutor {
       if (stepState === 'cancelled') result = { state: 'cancelled', error: 'cancelled' };
     }
     currentStep = null;
+    currentSignal = undefined;
     return result;
-  }
-
-  async #workspace(
-    run: RunRow,
-    app: AppRow,
-    workDir: string,
-    log: RunLogWriter,
-    currentStep: () => string | null,
-  ): Promise<BuildWorkspace> {
-    const paths = this.#paths!;
-    const user = this.#user!;
-    const root = join(workDir, 'workspace');
-    const outDir = join(workDir, 'out');
-    const cacheDir = join(paths.caches, app.id);
-    const mirror = join(paths.mirrors, `${app.id}.git`);
-    await rm(workDir, { recursive: true, force: true });
-    await mkdir(workDir, { recursive: true, mode: 0o711 });
-    await makeBuildDirectory(root, user);
-    await mkdir(outDir, { mode: 0o700 });
-    await makeBuildDirectory(cacheDir, user);
-    const appDir = app.path === '.' ? root : join(root, app.path);
-    const insideDir = app.path === '.' ? '/workspace' : `/workspace/${app.path}`;
-    const signalOf = () => this.#active.get(run.id)?.controller.signal;
-    return {
-      root,
-      appDir,
-      outDir,
-      async checkout() {
-        const signal = signalOf();
-        await syncMirror(app.repository, mirror, { timeoutMs: 10 * 60_000, ...(signal ? { signal } : {}) });
-        if (!(await hasCommit(mirror, run.commit))) {
-          throw new StepFailedError(`Cannot check out ${run.commit}: the repository has no such commit`, {
-            hint: 'It may have been force-pushed away; push again to build the branch as it is now',
-          });
-        }
-        await exportCommit(mirror, run.commit, root, { user, ...(signal ? { signal } : {}) });
-      },
-      readCommitFile: (path) => readFileAtCommit(mirror, run.commit, path),
-      latestVersionTag: () => latestVersionTag(mirror, run.commit),
-      run: async (command) => {
-        const step = currentStep();
-        log.line(step, `$ ${command.name ? `# ${command.name}\n$ ` : ''}${command.command}`);
-        const result = await runInSandbox(
-          { workspace: root, cacheDir, cwd: insideDir, network: app.network, user, hidden: paths.hidden },
-          {
-            command: command.command,
-            env: { ...baseBuildEnvironment({ cacheDir }), ...command.env },
-            timeoutMs: command.timeoutMs,
-            ...(signalOf() ? { signal: signalOf()! } : {}),
-            onOutput: (text) => log.write(step, text),
-          },
-        );
-        const what = command.name ? `"${command.name}"` : `"${command.command}"`;
-        if (result.timedOut)
-          throw new StepFailedError(`${what} timed out after ${formatMs(command.timeoutMs)}`);
-        if (result.aborted) throw new StepFailedError(`${what} was stopped`);
-        if (result.exitCode !== 0) {
-          throw new StepFailedError(
-            `${what} ${result.exitCode === null ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`}`,
-          );
-        }
-        log.line(step, `   (${formatMs(result.durationMs)})`);
-      },
-    };
   }
 }
 
@@ -500,14 +440,4 @@ function messageOf(error: unknown): string {
   if (error instanceof SlipwayError) return error.message;
   if (error instanceof Error) return `internal error: ${error.message}`;
   return String(error);
-}
-
-/** "1m 05s", "820 ms". */
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
-  return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
 }

@@ -16,7 +16,8 @@ export {
   StepFailedError,
   WebhookSignatureError,
 } from './errors.ts';
-export { formatMs, RUN_QUEUE, RunExecutor, type RunExecutorOptions } from './executor.ts';
+export { RUN_QUEUE, RunExecutor, type RunExecutorOptions } from './executor.ts';
+export { formatMs } from './format-ms.ts';
 export { pipelinesMigrations } from './migrations.ts';
 export { type PipelinesModuleOptions, pipelinesModule } from './module.ts';
 export type {
@@ -30,8 +31,9 @@ export type {
 } from './pipeline-step.ts';
 export { HOOK_MARKER, installPostReceiveHook, renderPostReceiveHook } from './post-receive-hook.ts';
 export { type PipelineRouteOptions, pipelineRoutes } from './routes.ts';
+export { recoverStaleRuns } from './run-lifecycle.ts';
 export { type LogRedactor, RunEvents } from './run-log.ts';
-export { type QueueRunResult, recoverStaleRuns } from './runs.ts';
+export type { QueueRunResult } from './runs.ts';
 export {
   type BuildUser,
   DEFAULT_BUILD_USER,

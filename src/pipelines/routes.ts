@@ -12,7 +12,8 @@ import {
   updateApp,
 } from './apps.ts';
 import { WebhookSignatureError } from './errors.ts';
-import { findRun, listRuns, readLogs, runIdOf } from './runs.ts';
+import { readLogs } from './run-log.ts';
+import { findRun, listRuns, runIdOf } from './runs.ts';
 import {
   App,
   AppName,

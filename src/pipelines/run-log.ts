@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import type { Clock, Logger } from '../core/index.ts';
-import { appendLogs } from './runs.ts';
+import type { LogChunk, PipelineTables } from './schema.ts';
 
 /** Removes secret values from log text (see the secrets module's `createRedactor`). */
 export type LogRedactor = (text: string) => string;
@@ -138,4 +138,39 @@ export class RunLogWriter {
     });
     await this.#writing;
   }
+}
+
+/** Appends pieces of a run's log. */
+export async function appendLogs(
+  db: Kysely<any>,
+  runId: string,
+  chunks: readonly { step: string | null; at: Date; text: string }[],
+): Promise<void> {
+  if (chunks.length === 0) return;
+  await (db as Kysely<PipelineTables>)
+    .insertInto('pipeline_run_logs')
+    .values(chunks.map((chunk) => ({ run_id: runId, step: chunk.step, at: chunk.at, text: chunk.text })))
+    .execute();
+}
+
+/** A run's log after a position, in order. */
+export async function readLogs(
+  db: Kysely<any>,
+  runId: string,
+  options: { readonly after?: number; readonly limit?: number } = {},
+): Promise<LogChunk[]> {
+  const rows = await (db as Kysely<PipelineTables>)
+    .selectFrom('pipeline_run_logs')
+    .select(['seq', 'step', 'at', 'text'])
+    .where('run_id', '=', runId)
+    .where('seq', '>', options.after ?? 0)
+    .orderBy('seq')
+    .limit(options.limit ?? 2000)
+    .execute();
+  return rows.map((row) => ({
+    seq: Number(row.seq),
+    step: row.step,
+    at: row.at.toISOString(),
+    text: row.text,
+  }));
 }

@@ -9,14 +9,13 @@ import { BUILD_STEPS } from './build-steps.ts';
 import { RunExecutor } from './executor.ts';
 import { remoteBranchHead } from './git.ts';
 import type { PipelineStep } from './pipeline-step.ts';
-import { type LogRedactor, RunEvents } from './run-log.ts';
+import { type LogRedactor, RunEvents, readLogs } from './run-log.ts';
 import {
   findRun,
   loadRun,
   type PlannedStep,
   type QueueRunResult,
   queueRun,
-  readLogs,
   requestCancel,
   runIdOf,
   toRun,
