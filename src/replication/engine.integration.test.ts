@@ -73,6 +73,25 @@ describe('engine: capture, copy and apply', () => {
         'SELECT last_value::text FROM events_id_seq',
       );
       expect(sequence!.last_value).toBe('5000');
+      // Once applied, the capture log empties: the applier switches generations and truncates the idle one.
+      const logRows = async () => {
+        const tables = await runSql<{ t: string }>(
+          pair.source.url,
+          `SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = '_slipway_demo' AND tablename LIKE 'log\\_%'`,
+        );
+        const counts = await Promise.all(
+          tables.map(
+            async ({ t }) =>
+              (await runSql<{ n: number }>(pair.source.url, `SELECT count(*)::int AS n FROM ${t}`))[0]!.n,
+          ),
+        );
+        return { tables: tables.length, rows: counts.reduce((a, b) => a + b, 0) };
+      };
+      expect((await logRows()).rows).toBeGreaterThan(0);
+      const deadline = Date.now() + 20_000;
+      while ((await logRows()).rows > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(await logRows()).toStrictEqual({ tables: 8, rows: 0 });
     } finally {
       await applier.stop();
     }
