@@ -25,7 +25,7 @@ import {
 } from './internal/connection.ts';
 import { formatSnapshot, type Snapshot } from './internal/snapshot.ts';
 import { linkSchema, literal, qualified } from './internal/sql.ts';
-import { APPLY_SETTING, promoteReplica, readReplicaState, setDesiredState } from './replica.ts';
+import { APPLY_SETTING, promoteReplica, readReplicaState } from './replica.ts';
 import { pendingChanges } from './status.ts';
 import { compareTables, type VerifyResult } from './verify.ts';
 
@@ -715,15 +715,6 @@ export function errorMessage(error: unknown): string {
     return `the connection failed: ${describeConnectionFailure(error)}`;
   }
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Stops the link on the target (for callers that hold no session). */
-export async function stopLinkOnTarget(
-  connection: ReplicationConnection,
-  link: string,
-  reason?: string,
-): Promise<void> {
-  await setDesiredState(connection.client, link, 'stopped', reason);
 }
 
 /** A request's outcome as the target records it. */

@@ -678,8 +678,3 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
     throw error;
   }
 }
-
-/** Describes how a table's shape differs, for messages ("column … was added"). */
-export function shapeDifference(before: TableShape, after: TableShape | undefined): string | undefined {
-  return describeShapeChange(before, after);
-}

@@ -10,8 +10,8 @@
  * DELETE, no dead rows, no vacuum debt on the primary.
  */
 import type pg from 'pg';
-import { type SequenceInfo, type TableInfo, tableName } from './catalog.ts';
-import { isVisibleIn, parseSnapshot, type Snapshot } from './internal/snapshot.ts';
+import type { SequenceInfo, TableInfo } from './catalog.ts';
+import { isVisibleIn, type Snapshot } from './internal/snapshot.ts';
 import { ident, linkSchema, literal, qualified } from './internal/sql.ts';
 
 /** The version of the objects the engine installs; refused when it does not match. */
@@ -342,14 +342,4 @@ export async function maintainLog(
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
-}
-
-/** Reads the position a snapshot text names, or undefined for NULL. */
-export function tryParseSnapshot(text: string | null | undefined): Snapshot | undefined {
-  return text ? parseSnapshot(text) : undefined;
-}
-
-/** "schema.table" of a captured table. */
-export function capturedName(table: CapturedTable): string {
-  return tableName(table);
 }

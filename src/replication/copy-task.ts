@@ -6,7 +6,6 @@
 import type pg from 'pg';
 import { copyWholeTable, SchemaChangeError } from './batch.ts';
 import {
-  copiedColumns,
   describeShapeChange,
   shapeOf,
   type TableInfo,
@@ -120,9 +119,4 @@ export async function copyTable(
     if (sourceOpen) await source.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
-}
-
-/** The columns a copy moves (for messages and tests). */
-export function copyColumns(info: TableInfo): string[] {
-  return copiedColumns(info);
 }

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { CAPTURE_FORMAT, linkSchemaExists, triggerNames } from './capture.ts';
-import { type SequenceInfo, shapeOf, type TableInfo, type TableShape, tableName } from './catalog.ts';
+import { type SequenceInfo, shapeOf, type TableInfo, type TableShape } from './catalog.ts';
 import { formatSnapshot, parseSnapshot, type Snapshot } from './internal/snapshot.ts';
 import { ident, linkSchema, literal, qualified } from './internal/sql.ts';
 
@@ -305,9 +305,4 @@ export async function uninstallTarget(client: pg.Client, link: string): Promise<
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
-}
-
-/** "schema.table" of a replica table. */
-export function replicaTableName(table: ReplicaTable): string {
-  return tableName(table);
 }

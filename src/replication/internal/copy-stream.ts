@@ -205,27 +205,3 @@ export async function pipeCopy(
   options.onProgress?.(rows);
   return { rows: copied, bytes };
 }
-
-/** Runs a COPY … TO STDOUT and returns its output as text (for small results and tests). */
-export async function copyOutText(client: pg.Client, sql: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  await run(
-    client,
-    new CopyOut(sql, (chunk) => {
-      chunks.push(Buffer.from(chunk));
-    }),
-  );
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Runs a COPY … FROM STDIN with `data` (for small inputs and tests). */
-export async function copyInText(client: pg.Client, sql: string, data: string | Buffer): Promise<number> {
-  const copyIn = new CopyIn(sql);
-  const done = run(client, copyIn);
-  done.catch(() => undefined);
-  const wire = await copyIn.ready;
-  const buffer = typeof data === 'string' ? Buffer.from(data) : data;
-  if (buffer.length > 0) wire.sendCopyFromChunk(buffer);
-  wire.endCopyFrom();
-  return done;
-}
