@@ -105,8 +105,8 @@ class Session {
   readonly side: ReplicationConnection;
   readonly context: BatchContext;
   config: SourceConfig;
-  /** The running copy task, working through queued tables one by one. */
-  copyRunner: Promise<void> | undefined;
+  /** Running copies (two at a time in replica mode, one otherwise). */
+  readonly copyRunners = new Set<Promise<void>>();
   readonly copyQueue: number[] = [];
   readonly finished: { tableId: number; result?: CopyResult; error?: unknown }[] = [];
   /** When a table whose copy failed may be tried again. */
@@ -127,7 +127,7 @@ class Session {
   }
 
   async close(): Promise<void> {
-    await this.copyRunner;
+    await Promise.all([...this.copyRunners]);
     await Promise.all([this.source.close(), this.target.close(), this.side.close()]);
   }
 }
@@ -505,7 +505,7 @@ export class Applier {
     }
   }
 
-  /** Queues a copy for each table that needs one, and starts the copy task when none runs. */
+  /** Queues a copy for each table that needs one, and starts copies while there is room. */
   #startCopies(session: Session, states: Map<number, string>): void {
     const context = session.context;
     for (const [id, state] of states) {
@@ -520,13 +520,20 @@ export class Applier {
       context.busy.add(id);
       session.copyQueue.push(id);
     }
-    if (session.copyRunner || session.copyQueue.length === 0) return;
-    const queue = session.copyQueue.splice(0);
-    session.copyRunner = this.#copyQueue(session, queue)
-      .catch(() => undefined)
-      .finally(() => {
-        session.copyRunner = undefined;
-      });
+    // Without replica mode foreign keys are checked while copying: one table at a time, parents first.
+    const concurrency = context.replicaMode ? 2 : 1;
+    const order = context.targetCatalog?.order;
+    if (order) {
+      const rank = (id: number) => order.indexOf(tableName(context.tables.get(id)!.info));
+      session.copyQueue.sort((a, b) => rank(a) - rank(b));
+    }
+    while (session.copyRunners.size < concurrency && session.copyQueue.length > 0) {
+      const id = session.copyQueue.shift()!;
+      const runner: Promise<void> = this.#copyQueue(session, [id])
+        .catch(() => undefined)
+        .finally(() => session.copyRunners.delete(runner));
+      session.copyRunners.add(runner);
+    }
   }
 
   async #copyQueue(session: Session, queue: number[]): Promise<void> {
