@@ -314,6 +314,16 @@ export class RunExecutor {
     });
     let slipwayFile = (outputs.checkout?.slipwayFile as SlipwayFile | undefined) ?? undefined;
     let result: { state: RunState; error: string | null } = { state: 'succeeded', error: null };
+    const remaining = loaded.steps.filter((step) => step.position > resumeAfter);
+    if (resumeAfter >= 0 && remaining.length > 0 && outputs.checkout) {
+      // Resuming after a durable step (the artifact is published): the steps left still get the
+      // commit's tree in their fresh workspace, though not what the build made.
+      log.line(
+        null,
+        `== Resuming after "${loaded.steps[resumeAfter]?.title}": checking the commit out again`,
+      );
+      await workspace.checkout();
+    }
 
     for (const step of loaded.steps) {
       if (step.position <= resumeAfter) continue;

@@ -1,5 +1,5 @@
 /** @module Pipelines: apps, triggers (webhooks, the git hook, polling), runs and their steps, the build sandbox. */
-export { type AppRow, toApp, webhookPath } from './apps.ts';
+export { type AppRow, createApp, findApp, toApp, webhookPath } from './apps.ts';
 export {
   BUILD_STEPS,
   buildEnvironment,
