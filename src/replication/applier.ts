@@ -16,7 +16,7 @@ import {
 } from './batch.ts';
 import { maintainLog, readSourceConfig, type SourceConfig } from './capture.ts';
 import { cascadingForeignKeys, type TableInfo, tableName, tablesByOid } from './catalog.ts';
-import { type CopyProgress, type CopyResult, copyTable } from './copy-task.ts';
+import { type CopyProgress, type CopyResult, copyTable, type ProgressWriter } from './copy-task.ts';
 import {
   describeConnectionFailure,
   isConnectionError,
@@ -103,6 +103,7 @@ class Session {
   readonly source: ReplicationConnection;
   readonly target: ReplicationConnection;
   readonly side: ReplicationConnection;
+  readonly progressConnection: ReplicationConnection;
   readonly context: BatchContext;
   config: SourceConfig;
   /** Running copies (two at a time in replica mode, one otherwise). */
@@ -111,24 +112,41 @@ class Session {
   readonly finished: { tableId: number; result?: CopyResult; error?: unknown }[] = [];
   /** When a table whose copy failed may be tried again. */
   readonly copyRetryAt = new Map<number, number>();
+  #progressChain: Promise<unknown> = Promise.resolve();
+
+  /** Writes copy progress one statement at a time on its own connection (copies run side by side). */
+  readonly progress: ProgressWriter = {
+    query: (text, values) => {
+      const next = this.#progressChain.then(() => this.progressConnection.client.query(text, values));
+      this.#progressChain = next.catch(() => undefined);
+      return next;
+    },
+  };
 
   constructor(
     source: ReplicationConnection,
     target: ReplicationConnection,
     side: ReplicationConnection,
+    progressConnection: ReplicationConnection,
     context: BatchContext,
     config: SourceConfig,
   ) {
     this.source = source;
     this.target = target;
     this.side = side;
+    this.progressConnection = progressConnection;
     this.context = context;
     this.config = config;
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.copyRunners]);
-    await Promise.all([this.source.close(), this.target.close(), this.side.close()]);
+    await Promise.all([
+      this.source.close(),
+      this.target.close(),
+      this.side.close(),
+      this.progressConnection.close(),
+    ]);
   }
 }
 
@@ -272,6 +290,12 @@ export class Applier {
         side: 'target',
       });
       opened.push(side);
+      const progress = await openConnection(this.#options.targetDsn, {
+        ...options,
+        applicationName: `slipway-progress:${this.#options.link}`,
+        side: 'target',
+      });
+      opened.push(progress);
       const { replicaMode } = await prepareApplySession(target, this.#options.link);
       const config = await readSourceConfig(source.client, this.#options.link);
       const replica = await readReplicaState(target.client, this.#options.link);
@@ -317,7 +341,7 @@ export class Applier {
         [`${hostname()}:${process.pid}`],
       );
       this.#emit({ kind: 'connected', replicaMode });
-      return new Session(source, target, side, context, config);
+      return new Session(source, target, side, progress, context, config);
     } catch (error) {
       await Promise.all(opened.map((c) => c.close()));
       throw error;
@@ -395,7 +419,7 @@ export class Applier {
         if (error instanceof SchemaChangeError) {
           const message = `Replication link "${link}" stopped: ${error.message}`;
           this.#emit({ kind: 'schema-change', message });
-          await recordError(session, link, message, { stop: true });
+          await recordError(session.side.client, link, message, { stop: true });
           this.#lastError = message;
           lastControl = 0;
           continue;
@@ -404,7 +428,7 @@ export class Applier {
         consecutiveErrors += 1;
         const message = errorMessage(error);
         this.#lastError = message;
-        await recordError(session, link, message, { stop: false });
+        await recordError(session.side.client, link, message, { stop: false });
         const wait = Math.min(this.#options.maxBackoffMs ?? 10_000, 200 * 2 ** consecutiveErrors);
         this.#emit({ kind: 'error', message, retryInMs: wait });
         if (consecutiveErrors >= 3) throw error;
@@ -447,7 +471,7 @@ export class Applier {
     if (cascading.length === 0) return true;
     const first = cascading[0]!;
     const message = `Replication link "${link}" cannot apply: foreign key "${first.constraint}" of "${first.child}" cascades from "${first.parent}" on the replica, and the applier's role may not set session_replication_role (grant it with GRANT SET ON PARAMETER session_replication_role TO <role>, or drop the cascade on the replica)`;
-    await recordError(session, link, message, { stop: true });
+    await recordError(session.side.client, link, message, { stop: true });
     this.#lastError = message;
     this.#emit({ kind: 'schema-change', message });
     return false;
@@ -553,7 +577,7 @@ export class Applier {
         const started = Date.now();
         try {
           const result = await copyTable(
-            { source: source.client, target: target.client, progress: session.side.client },
+            { source: source.client, target: target.client, progress: session.progress },
             this.#options.link,
             table,
             (progress) => this.#emit({ kind: 'copy-progress', progress }),
@@ -569,7 +593,7 @@ export class Applier {
           session.finished.push({ tableId: id, error });
           const message = `Cannot copy table "${tableName(table.info)}": ${errorMessage(error)}`;
           this.#emit({ kind: 'error', message, retryInMs: 2_000 });
-          await recordError(session, this.#options.link, message, {
+          await recordError(session.progress, this.#options.link, message, {
             stop: error instanceof SchemaChangeError,
           }).catch(() => undefined);
           if (isConnectionError(error)) throw error;
@@ -645,8 +669,14 @@ async function readControl(
   };
 }
 
-async function recordError(session: Session, link: string, message: string, options: { stop: boolean }) {
-  await session.side.client
+/** Records the applier's last error on the target (and stops the link when asked). */
+async function recordError(
+  writer: ProgressWriter,
+  link: string,
+  message: string,
+  options: { stop: boolean },
+): Promise<void> {
+  await writer
     .query(
       `UPDATE ${qualified(linkSchema(link), 'state')} SET last_error = $1, last_error_at = now()
          ${options.stop ? `, desired = 'stopped', stopped_reason = $1` : ''}`,

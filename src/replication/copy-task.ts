@@ -32,11 +32,16 @@ export interface CopyResult {
   readonly info: TableInfo;
 }
 
-/** Connections a copy uses: its own pair, plus one to write progress that others can read meanwhile. */
+/** Somewhere to write progress that others can read while the copy's transaction is open. */
+export interface ProgressWriter {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
+/** Connections a copy uses: its own pair, plus a writer for its progress. */
 export interface CopyConnections {
   readonly source: pg.Client;
   readonly target: pg.Client;
-  readonly progress?: pg.Client;
+  readonly progress?: ProgressWriter;
 }
 
 /**
