@@ -22,6 +22,9 @@ export interface RouteInput<B, Q, P> {
  * - `authenticated`: any signed-in, enabled user; the handler checks anything finer.
  * - `{ role, scope }`: the caller must hold `role` (or a stronger one) on the scope; a platform
  *   binding covers every environment.
+ *   With `agents: true` the route also admits a host agent (its host credential), but only when the
+ *   scope is the environment of its own host: a reviewed exception for what agents must read with
+ *   a user-shaped client (apt reading its environment's channel). Its credential opens nothing else.
  * - `agent` / `agent-join`: a machine, not a person: a host agent with its host credential, or a new
  *   host with its one-time join token (see MachineAccess); user credentials are refused there.
  */
@@ -29,7 +32,12 @@ export type RouteAccess<I> =
   | 'public'
   | 'authenticated'
   | MachineAccess
-  | { readonly role: Role; readonly scope: Scope | ((input: I) => Scope) };
+  | {
+      readonly role: Role;
+      readonly scope: Scope | ((input: I) => Scope);
+      /** Host agents may call it for the environment of their own host. @default false */
+      readonly agents?: true;
+    };
 
 /** How a mutating (or read-audited) route appears in the audit log. */
 export interface RouteAudit<I> {

@@ -6,6 +6,8 @@ import {
   type AnyRoute,
   type Clock,
   ErrorCode,
+  ForbiddenError,
+  formatScope,
   InvalidInputError,
   type MachineAccess,
   type MachinePrincipal,
@@ -67,17 +69,48 @@ function machineCredentialRequired(access: MachineAccess): UnauthenticatedError 
       });
 }
 
-/** The machine behind a bearer credential with a registered prefix; undefined for anything else. */
+/** The password of an HTTP Basic header (how apt's auth.conf sends a credential). */
+function basicPassword(authorization: string): string | undefined {
+  const basic = /^Basic\s+([A-Za-z0-9+/]+={0,2})$/i.exec(authorization);
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}
+
+/**
+ * The machine behind a credential with a registered prefix, as a bearer token or as the HTTP Basic
+ * password; undefined for anything else.
+ */
 async function authenticateMachine(
   deps: PipelineDeps,
   authorization: string | undefined,
 ): Promise<MachinePrincipal | undefined> {
-  const bearer = authorization ? /^Bearer\s+(\S+)$/i.exec(authorization)?.[1] : undefined;
-  if (!bearer) return undefined;
+  const credential = authorization
+    ? (/^Bearer\s+(\S+)$/i.exec(authorization)?.[1] ?? basicPassword(authorization))
+    : undefined;
+  if (!credential) return undefined;
   for (const [prefix, authenticator] of MACHINE_AUTHENTICATORS) {
-    if (bearer.startsWith(prefix)) return authenticator.authenticate(deps.store.db, bearer, deps.clock.now());
+    if (credential.startsWith(prefix))
+      return authenticator.authenticate(deps.store.db, credential, deps.clock.now());
   }
   return undefined;
+}
+
+/**
+ * A host agent on a route that admits agents (`agents: true`): only for the environment of its own
+ * host. @throws ForbiddenError for any other scope
+ */
+function authorizeAgent(machine: MachinePrincipal, scope: Scope): void {
+  const own = machine.attributes.environment;
+  if (scope.kind === 'environment' && own !== undefined && scope.environment === own) return;
+  throw new ForbiddenError(
+    `Not allowed: ${machine.name} may read only what belongs to environment:${own ?? '(none)'}, not ${formatScope(scope)}`,
+    {
+      hint: "A host agent reads its own environment only: promote the version to that environment's channel",
+      details: { scope: formatScope(scope) },
+    },
+  );
 }
 
 interface FieldProblem {
@@ -181,8 +214,13 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
         throw error;
       });
       if (machine) audit.actor = machine.name;
+      // A host agent on a route that admits agents: authorised below against the route's scope.
+      const agentOnAgentsRoute =
+        machine?.kind === 'agent' && typeof route.access === 'object' && route.access.agents === true;
       if (MACHINE_ACCESS.has(route.access)) {
         if (machine?.kind !== route.access) throw machineCredentialRequired(route.access as MachineAccess);
+      } else if (agentOnAgentsRoute) {
+        // no user behind it: the scope check below is the whole decision
       } else if (machine && route.access !== 'public') {
         throw new UnauthenticatedError('A host credential cannot call this route', {
           hint: 'Host credentials open only the agent routes; people use `slipway login` or an API token',
@@ -215,7 +253,8 @@ export function routeHandler(route: AnyRoute, deps: PipelineDeps) {
       if (typeof route.access === 'object') {
         const scope =
           typeof route.access.scope === 'function' ? route.access.scope(input) : route.access.scope;
-        authorize(principal, route.access.role, scope);
+        if (agentOnAgentsRoute) authorizeAgent(machine!, scope);
+        else authorize(principal, route.access.role, scope);
       }
 
       const run = async (db: Store['db']) =>
