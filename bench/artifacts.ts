@@ -67,6 +67,7 @@ async function bigDeb(dir: string, megabytes: number): Promise<string> {
 
 async function transfers() {
   const server = await startBenchServer({ adminPassword: PASSWORD });
+  let sampler: NodeJS.Timeout | undefined;
   const work = await mkdtemp(join(server.dataDir, '..', 'work-'));
   try {
     const login = await fetch(`${server.url}/api/auth/token`, {
@@ -106,9 +107,17 @@ async function transfers() {
     await rm(join(work, 'plain.deb'));
 
     const pid = server.child.pid!;
+    let serverStderr = '';
+    server.child.stderr?.on('data', (chunk) => {
+      serverStderr = `${serverStderr}${chunk}`.slice(-4000);
+    });
+    server.child.once('exit', (code, signal) => {
+      if (sampler === undefined) return; // stopped by this benchmark, after the transfers
+      process.stderr.write(`the server exited (${code ?? signal}) during the transfers:\n${serverStderr}\n`);
+    });
     const before = memoryOf(pid);
     let peak = before.rss;
-    const sampler = setInterval(() => {
+    sampler = setInterval(() => {
       peak = Math.max(peak, memoryOf(pid).rss);
     }, 20);
 
@@ -124,8 +133,11 @@ async function transfers() {
       `Authorization: Bearer ${token}`,
       '-H',
       'Content-Type: application/vnd.debian.binary-package',
-      '--data-binary',
-      `@${deb}`,
+      // Streamed from the file (--data-binary would read it all into memory first).
+      '-H',
+      'Expect:',
+      '--upload-file',
+      deb,
       `${server.url}/api/artifacts/big-app`,
     ]);
     const uploadMs = performance.now() - started;
@@ -145,6 +157,7 @@ async function transfers() {
     ]);
     const downloadMs = performance.now() - started;
     clearInterval(sampler);
+    sampler = undefined;
     const after = memoryOf(pid);
 
     const digest = (path: string) =>
@@ -203,6 +216,7 @@ async function transfers() {
       ratios: { upload: cpMs / uploadMs, download: cpMs / downloadMs },
     };
   } finally {
+    if (sampler) clearInterval(sampler);
     await server.stop();
     await removeBenchDir(server.dataDir);
   }
