@@ -4,15 +4,26 @@ import { join } from 'node:path';
 import { ControlPlaneClient, ControlPlaneError } from './control-plane-client.ts';
 import {
   type DesiredState,
+  type ProcessSpec,
   parseDesiredState,
   processFingerprint,
   type ReleaseSpec,
 } from './desired-state.ts';
 import { HostMetricsSampler } from './host-metrics.ts';
-import { type Installer, NO_INSTALLER } from './installer.ts';
+import { type InstallContext, type Installer, NO_INSTALLER } from './installer.ts';
 import { ProcessSupervisor } from './process-supervisor.ts';
-import type { AgentReport, TaskReport } from './report.ts';
-import { runTask } from './task-runner.ts';
+import {
+  belongsToRelease,
+  type InstalledRelease,
+  installedReleaseRecord,
+  readInstalledRelease,
+  secretValuesOf,
+  writeInstalledRelease,
+  writeReleaseEnvFile,
+} from './release-install.ts';
+import { runReleaseSteps } from './release-steps.ts';
+import type { AgentReport, ReleaseReport, TaskReport } from './report.ts';
+import { redact, runTask } from './task-runner.ts';
 
 /** How an agent is set up. */
 export interface AgentOptions {
@@ -53,6 +64,23 @@ interface PollAnswer {
 }
 
 const RETRY_MIN_MS = 500;
+/** Lines of install output the agent keeps; the report carries their last INSTALL_LOG_TAIL characters. */
+const INSTALL_LOG_LINES = 200;
+const INSTALL_LOG_TAIL = 4000;
+
+function installLogTail(lines: readonly string[]): string {
+  const text = lines.join('\n');
+  return text.length > INSTALL_LOG_TAIL ? text.slice(text.length - INSTALL_LOG_TAIL) : text;
+}
+
+function installedView(installed: InstalledRelease): NonNullable<ReleaseReport['installed']> {
+  return {
+    id: installed.id,
+    version: installed.version,
+    package: installed.package,
+    packageVersion: installed.packageVersion,
+  };
+}
 const RETRY_MAX_MS = 10_000;
 
 /**
@@ -75,9 +103,14 @@ export class Agent {
   #converging: Promise<void> | undefined;
   #appliedRevision: number | null = null;
   #error: string | null = null;
-  #release: AgentReport['release'] = { state: 'none', version: null, message: null };
-  #installedReleaseId: string | undefined;
+  #release: ReleaseReport = { state: 'none', id: null, version: null, message: null };
+  /** What the agent installed and configured (undefined until read from the state directory). */
+  #installed: InstalledRelease | null | undefined;
+  /** The install's output, secret values removed; its tail goes into the report. */
+  #installLog: string[] = [];
   #installAbort: AbortController | undefined;
+  /** The host credential, for the APT channel (never logged or reported). */
+  #hostCredential: string | undefined;
   #stopped = false;
   #reportTimer: NodeJS.Timeout | undefined;
   #reportSoonTimer: NodeJS.Timeout | undefined;
@@ -136,7 +169,7 @@ export class Agent {
       at: new Date().toISOString(),
       appliedRevision: this.#appliedRevision,
       error: this.#error,
-      release: this.#release,
+      release: { ...this.#release, log: installLogTail(this.#installLog) },
       processes: [...this.#supervisors.values()]
         .map((s) => s.report)
         .sort((a, b) => a.name.localeCompare(b.name)),
@@ -197,6 +230,7 @@ export class Agent {
       try {
         credential ??= await this.#credential();
         this.#client.setCredential(credential.credential);
+        this.#hostCredential = credential.credential;
         this.#authenticated = true;
         const after = this.#current?.revision ?? -1;
         const waitMs = this.#options.pollWaitMs ?? 20_000;
@@ -256,9 +290,7 @@ export class Agent {
 
   async #converge(document: DesiredState): Promise<void> {
     this.#log(`converging to revision ${document.revision}`);
-    if (document.release && document.release.id !== this.#installedReleaseId) {
-      await this.#install(document.release);
-    }
+    await this.#convergeRelease(document);
     const wanted = new Map(document.processes.map((p) => [p.name, p]));
     const stops: Promise<void>[] = [];
     for (const [name, supervisor] of this.#supervisors) {
@@ -270,13 +302,7 @@ export class Agent {
     }
     await Promise.all(stops);
     for (const spec of document.processes) {
-      if (this.#supervisors.has(spec.name)) continue;
-      const supervisor = new ProcessSupervisor(spec, {
-        logDirectory: this.#options.logDirectory,
-        onChange: () => this.#reportSoon(),
-      });
-      this.#supervisors.set(spec.name, supervisor);
-      supervisor.start();
+      if (!this.#supervisors.has(spec.name)) this.#startProcess(spec);
     }
     for (const task of document.tasks) {
       if (this.#tasks.has(task.id)) continue;
@@ -297,20 +323,200 @@ export class Agent {
     }
   }
 
-  async #install(release: ReleaseSpec): Promise<void> {
+  #startProcess(spec: ProcessSpec): void {
+    const supervisor = new ProcessSupervisor(spec, {
+      logDirectory: this.#options.logDirectory,
+      onChange: () => this.#reportSoon(),
+    });
+    this.#supervisors.set(spec.name, supervisor);
+    supervisor.start();
+  }
+
+  /** What was installed before this agent started, checked against dpkg. */
+  async #loadInstalled(): Promise<InstalledRelease | null> {
+    if (this.#installed !== undefined) return this.#installed;
+    let installed = await readInstalledRelease(this.#options.stateDirectory);
+    if (installed && this.#installer.installedVersion) {
+      const version = await this.#installer.installedVersion(installed.package).catch(() => null);
+      if (version !== installed.packageVersion) {
+        this.#log(
+          `release ${installed.version}: dpkg has ${installed.package} ${version ?? '(not installed)'}, not ${installed.packageVersion}: it will be installed again`,
+        );
+        installed = null;
+      }
+    }
+    this.#installed = installed;
+    if (installed) {
+      this.#release = {
+        state: 'installed',
+        id: installed.id,
+        version: installed.version,
+        message: null,
+        installed: installedView(installed),
+      };
+    }
+    return installed;
+  }
+
+  async #setInstalled(installed: InstalledRelease | null): Promise<void> {
+    this.#installed = installed;
+    await writeInstalledRelease(this.#options.stateDirectory, installed);
+  }
+
+  #setRelease(change: Partial<ReleaseReport>): void {
+    this.#release = { ...this.#release, ...change };
+    this.#reportSoon();
+  }
+
+  /**
+   * Brings the host to the document's release when it changed: fetch while the processes run, stop
+   * the release's processes gracefully, install (upgrade, downgrade) or remove the package, write the
+   * env file, run the steps; the processes start afterwards. When that fails, the previous release is
+   * installed again the same way and its processes start again; the error is thrown.
+   */
+  async #convergeRelease(document: DesiredState): Promise<void> {
+    const wanted = document.release;
+    const previous = await this.#loadInstalled();
+    if ((wanted?.id ?? null) === (previous?.id ?? null) || (!wanted && !previous)) {
+      // Nothing to change on the host (a rollback to the release it went back to after a failure).
+      if ((this.#release.id ?? null) !== (wanted?.id ?? null) || this.#release.state === 'failed') {
+        // After a restart the agent knows the release without its secrets; now it has them again.
+        if (previous && wanted && !previous.full) this.#installed = { ...previous, full: wanted };
+        this.#setRelease({
+          state: wanted ? 'installed' : 'none',
+          id: wanted?.id ?? null,
+          version: wanted?.version ?? null,
+          message: null,
+          phase: null,
+          installed: previous ? installedView(previous) : null,
+        });
+      }
+      return;
+    }
     this.#installAbort?.abort();
     const abort = new AbortController();
     this.#installAbort = abort;
-    this.#release = { state: 'installing', version: release.version, message: null };
-    this.#reportSoon();
-    try {
-      await this.#installer.install(release, { log: (line) => this.#log(line), signal: abort.signal });
-      this.#installedReleaseId = release.id;
-      this.#release = { state: 'installed', version: release.version, message: null };
-    } catch (error) {
-      this.#release = { state: 'failed', version: release.version, message: (error as Error).message };
-      throw error;
+    this.#installLog = [];
+    const secrets = [...secretValuesOf(document), ...(this.#hostCredential ? [this.#hostCredential] : [])];
+    const label = wanted ? `release ${wanted.version}` : `release ${previous!.version} (removal)`;
+    const context: InstallContext = {
+      log: (line) => this.#installLine(label, redact(line, secrets)),
+      signal: abort.signal,
+      ...(this.#hostCredential ? { credential: this.#hostCredential } : {}),
+    };
+    this.#setRelease({
+      state: wanted ? 'installing' : 'removing',
+      id: wanted?.id ?? null,
+      version: wanted?.version ?? null,
+      message: null,
+      phase: 'fetch',
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      installed: previous ? installedView(previous) : null,
+    });
+    const failed = (error: unknown, phase: string) => {
+      const message = redact((error as Error).message, secrets);
+      context.log(`failed: ${message}`);
+      this.#setRelease({
+        state: 'failed',
+        message,
+        phase,
+        finishedAt: new Date().toISOString(),
+        installed: this.#installed ? installedView(this.#installed) : null,
+      });
+      return new Error(message);
+    };
+    // Fetch and check first: a channel that does not have the version changes nothing.
+    if (wanted) {
+      try {
+        await this.#installer.prepare?.(wanted, context);
+      } catch (error) {
+        throw failed(error, 'fetch');
+      }
     }
+    this.#setRelease({ phase: 'stop' });
+    const stopped = await this.#stopReleaseProcesses([wanted, previous?.spec ?? null], context);
+    let phase = 'install';
+    try {
+      if (wanted) {
+        this.#setRelease({ phase });
+        await this.#installer.install(wanted, context);
+        phase = 'env-file';
+        this.#setRelease({ phase });
+        await writeReleaseEnvFile(wanted, context);
+        phase = 'steps';
+        this.#setRelease({ phase });
+        await runReleaseSteps(wanted, context);
+        const version =
+          (await this.#installer.installedVersion?.(wanted.artifact.name)) ?? wanted.artifact.version;
+        await this.#setInstalled(installedReleaseRecord(wanted, version));
+      } else {
+        phase = 'remove';
+        this.#setRelease({ phase });
+        if (!this.#installer.remove) throw new Error('this agent has no installer that can remove a package');
+        await this.#installer.remove(previous!.package, context);
+        await this.#setInstalled(null);
+      }
+      context.log(wanted ? 'installed' : 'removed');
+      this.#setRelease({
+        state: wanted ? 'installed' : 'none',
+        phase: null,
+        finishedAt: new Date().toISOString(),
+        installed: this.#installed ? installedView(this.#installed) : null,
+      });
+    } catch (error) {
+      if (wanted && previous) await this.#restore(previous, context);
+      else if (wanted) await this.#setInstalled(null);
+      for (const spec of stopped) if (!this.#supervisors.has(spec.name)) this.#startProcess(spec);
+      throw failed(error, phase);
+    }
+  }
+
+  /** Installs the previous release again after a failure (a downgrade, or the same version). */
+  async #restore(previous: InstalledRelease, context: InstallContext): Promise<void> {
+    this.#setRelease({ phase: 'rollback' });
+    context.log(`going back to release ${previous.version} (${previous.package} ${previous.packageVersion})`);
+    const release = previous.full ?? previous.spec;
+    try {
+      await this.#installer.install(release, context);
+      if (release.envFile) await writeReleaseEnvFile(release, context);
+      else if (previous.envFilePath)
+        context.log(
+          `the env file ${previous.envFilePath} was left as it is: the agent restarted since release ${previous.version} was installed, and it keeps no secrets`,
+        );
+      await runReleaseSteps(release, context);
+      context.log(`back on release ${previous.version}`);
+      this.#installed = previous;
+    } catch (error) {
+      context.log(`cannot go back to release ${previous.version}: ${(error as Error).message}`);
+      // Unknown state: the next desired release (the previous one, in a rollback) installs from scratch.
+      await this.#setInstalled(null);
+    }
+  }
+
+  /** Stops, gracefully and all at once, the processes that run from either release; returns their specs. */
+  async #stopReleaseProcesses(
+    releases: readonly (ReleaseSpec | null)[],
+    context: InstallContext,
+  ): Promise<ProcessSpec[]> {
+    const stopping: ProcessSupervisor[] = [];
+    for (const [name, supervisor] of this.#supervisors) {
+      if (!belongsToRelease(supervisor.spec, releases)) continue;
+      this.#supervisors.delete(name);
+      stopping.push(supervisor);
+    }
+    if (stopping.length === 0) return [];
+    context.log(`stopping ${stopping.map((s) => `${s.spec.name} (${s.spec.stopSignal})`).join(', ')}`);
+    await Promise.all(stopping.map((s) => s.stop()));
+    this.#reportSoon();
+    return stopping.map((s) => s.spec);
+  }
+
+  #installLine(label: string, line: string): void {
+    this.#installLog.push(line);
+    if (this.#installLog.length > INSTALL_LOG_LINES)
+      this.#installLog.splice(0, this.#installLog.length - INSTALL_LOG_LINES);
+    this.#log(`${label}: ${line}`);
   }
 
   #reportSoon(): void {

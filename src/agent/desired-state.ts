@@ -85,7 +85,11 @@ export interface ReleaseSpec {
   readonly configVersion: string | null;
   /** The secrets version the release reads (the Secrets module resolves it). */
   readonly secrets: { readonly reference: string; readonly version: number } | null;
-  /** Where the package puts the app and who it runs as (from slipway.yaml's package section). */
+  /**
+   * Where the package puts the app and who it runs as (from slipway.yaml's package section). The
+   * processes that run in `directory`, run a program from it, or run as `user` are the release's:
+   * when the release changes they stop (gracefully) before the package changes and start after.
+   */
   readonly install: {
     /** The app's directory, the processes' working directory: "/opt/laravel-app". */
     readonly directory: string;

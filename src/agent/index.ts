@@ -4,6 +4,14 @@
  * Dependency-light on purpose (node built-ins only): it must not load the control plane's stack.
  */
 export { Agent, type AgentOptions } from './agent.ts';
+export {
+  AptInstaller,
+  type AptInstallerOptions,
+  aptFailureMessage,
+  checkChannelEntry,
+  type PackagesEntry,
+  parsePackagesIndex,
+} from './apt-installer.ts';
 export { ControlPlaneClient, ControlPlaneError } from './control-plane-client.ts';
 export {
   type AptChannel,
@@ -19,16 +27,21 @@ export {
   type StopSignal,
   type TaskSpec,
 } from './desired-state.ts';
+export { quoteEnvValue, renderEnvFile, writeEnvFileAtomically } from './env-file.ts';
 export { HealthProbe, probeOnce } from './health-probe.ts';
 export { HostMetricsSampler, residentBytes } from './host-metrics.ts';
 export { type InstallContext, type Installer, NO_INSTALLER } from './installer.ts';
 export { ProcessSupervisor, type SupervisorOptions } from './process-supervisor.ts';
+export { belongsToRelease, type InstalledRelease, secretValuesOf } from './release-install.ts';
+export { type AppUser, appUser, runReleaseSteps } from './release-steps.ts';
 export {
   type AgentReport,
   type HealthReport,
   type HostMetrics,
   type ProcessReport,
   ProcessState,
+  type ReleaseReport,
+  ReleaseState,
   type TaskReport,
 } from './report.ts';
 export { RotatingLog } from './rotating-log.ts';

@@ -3,8 +3,11 @@
  * --server URL --state-dir DIR [--log-dir DIR] [--join-token-file FILE]`. (`slipway agent run` does the
  * same through the full CLI.) It imports nothing of the control plane.
  */
+
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent } from './agent.ts';
+import { AptInstaller } from './apt-installer.ts';
 import { AGENT_VERSION } from './version.ts';
 
 const { values } = parseArgs({
@@ -33,6 +36,8 @@ const agent = new Agent({
   ...(process.env.SLIPWAY_JOIN_TOKEN ? { joinToken: process.env.SLIPWAY_JOIN_TOKEN } : {}),
   reportIntervalMs: Number(values['report-interval']),
   version: AGENT_VERSION,
+  // Releases come from the environment's APT channel; apt's auth.conf sits with the credential.
+  installer: new AptInstaller({ authFile: join(values['state-dir']!, 'apt-auth.conf') }),
 });
 
 let stopping = false;

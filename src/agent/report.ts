@@ -56,6 +56,50 @@ export interface TaskReport {
   readonly output: string;
 }
 
+/** Where the release of a host is. */
+export const ReleaseState = {
+  /** No release: nothing was installed, or the package was removed. */
+  None: 'none',
+  /** The desired release is being fetched, installed, configured (env file, steps). */
+  Installing: 'installing',
+  /** The package of a null release is being removed. */
+  Removing: 'removing',
+  /** The desired release is installed, its env file written and its steps done. */
+  Installed: 'installed',
+  /** The desired release could not be installed; `installed` says what the host runs instead. */
+  Failed: 'failed',
+} as const;
+export type ReleaseState = (typeof ReleaseState)[keyof typeof ReleaseState];
+
+/**
+ * The release of a host: the one the agent works on (the desired one) and the one installed now.
+ * The control plane waits for `state` "installed" with `id` its release's id, then for healthy
+ * processes; "failed" comes with the reason and the install log's tail.
+ */
+export interface ReleaseReport {
+  readonly state: ReleaseState;
+  /** The desired release's id (null for none). Absent from agents older than the APT installer. */
+  readonly id?: string | null;
+  /** The desired release's version. */
+  readonly version: string | null;
+  /** Why it failed (a maintainer script's own message included), when it did. */
+  readonly message: string | null;
+  /** What the install is doing now: "fetch", "stop", "install", "env-file", "steps", "start", "rollback". */
+  readonly phase?: string | null;
+  /** The last lines of the install's output (apt, dpkg, maintainer scripts, steps), secret values removed. */
+  readonly log?: string;
+  readonly startedAt?: string | null;
+  readonly finishedAt?: string | null;
+  /** The release the host has installed now: after a failure, the previous one it went back to. */
+  readonly installed?: {
+    readonly id: string;
+    readonly version: string;
+    /** The Debian package and the version dpkg has. */
+    readonly package: string;
+    readonly packageVersion: string;
+  } | null;
+}
+
 /** Host metrics. */
 export interface HostMetrics {
   readonly cpuPercent: number | null;
@@ -84,11 +128,7 @@ export interface AgentReport {
   readonly appliedRevision: number | null;
   /** Why the newest revision could not be applied, if so. */
   readonly error: string | null;
-  readonly release: {
-    readonly state: 'none' | 'installing' | 'installed' | 'failed';
-    readonly version: string | null;
-    readonly message: string | null;
-  };
+  readonly release: ReleaseReport;
   readonly processes: readonly ProcessReport[];
   readonly tasks: readonly TaskReport[];
   readonly metrics: HostMetrics;
