@@ -5,9 +5,16 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { AgentReport } from '../agent/index.ts';
-import { type AnyRoute, type Clock, defineRoute, UnauthenticatedError } from '../core/index.ts';
+import {
+  type AnyRoute,
+  type Clock,
+  defineRoute,
+  type MachinePrincipal,
+  UnauthenticatedError,
+} from '../core/index.ts';
 import type { DatabaseOutputs } from '../providers/index.ts';
-import { type HostDocument, type SecretResolver, serveDocument } from './host-documents.ts';
+import { resolveSecretSet, type SecretVault } from '../secrets/index.ts';
+import { type HostDocument, type SecretResolver, serveDocument, vaultSecretNames } from './host-documents.ts';
 import { waitForHostChange } from './host-signals.ts';
 import { getHost, type HostRow, joinHost, recordReport } from './hosts.ts';
 import type { EnvironmentsTables } from './schema.ts';
@@ -48,9 +55,24 @@ export const AgentReportBody = z.object({
   appliedRevision: z.number().int().nullable(),
   error: z.string().max(4000).nullable(),
   release: z.object({
-    state: z.enum(['none', 'installing', 'installed', 'failed']),
+    state: z.enum(['none', 'installing', 'removing', 'installed', 'failed']),
+    // Optional: agents older than the APT installer report state, version and message only.
+    id: z.string().max(200).nullable().optional(),
     version: z.string().nullable(),
     message: z.string().max(4000).nullable(),
+    phase: z.string().max(40).nullable().optional(),
+    log: z.string().max(16_384).optional(),
+    startedAt: z.string().nullable().optional(),
+    finishedAt: z.string().nullable().optional(),
+    installed: z
+      .object({
+        id: z.string().max(200),
+        version: z.string().max(200),
+        package: z.string().max(200),
+        packageVersion: z.string().max(200),
+      })
+      .nullable()
+      .optional(),
   }),
   processes: z.array(ProcessReport).max(200),
   tasks: z
@@ -74,7 +96,44 @@ export const AgentReportBody = z.object({
   }),
 });
 
-async function secretResolver(db: Db, environment: string): Promise<SecretResolver> {
+/** What resolving a served document's secrets needs. */
+interface ResolveContext {
+  readonly vault: SecretVault | undefined;
+  readonly machine: MachinePrincipal;
+  readonly requestId: string;
+}
+
+/**
+ * The values of the vault secrets a document names, from its release's pinned secret set of the
+ * host's own environment (never another's), decrypted for this host (audited, actor = the host).
+ * Undefined when it names none, has no pinned set, or there is no vault: those stay unresolved.
+ * @throws SecretStoreSealedError (503) while the store is sealed: the agent keeps its last state and asks again
+ */
+async function vaultValues(
+  db: Db,
+  document: HostDocument,
+  context: ResolveContext,
+): Promise<Readonly<Record<string, string>> | undefined> {
+  const pinned = document.release?.secrets;
+  if (!context.vault || !pinned || vaultSecretNames(document).length === 0) return undefined;
+  const resolved = await resolveSecretSet(db, {
+    vault: context.vault,
+    environment: document.environment,
+    setVersion: pinned.version,
+    actor: context.machine.name,
+    purpose: `release:${document.release!.id} on ${context.machine.name}`,
+    requestId: context.requestId,
+  });
+  return resolved.values;
+}
+
+async function secretResolver(
+  db: Db,
+  document: HostDocument,
+  context: ResolveContext,
+): Promise<SecretResolver> {
+  const environment = document.environment;
+  const vault = await vaultValues(db, document, context);
   const row = await db
     .selectFrom('environment_resources')
     .select(['outputs', 'sensitive'])
@@ -90,7 +149,9 @@ async function secretResolver(db: Db, environment: string): Promise<SecretResolv
       if (!password || !outputs) return undefined;
       return `postgres://${encodeURIComponent(source.role)}:${encodeURIComponent(password)}@${outputs.host}:${outputs.port}/${encodeURIComponent(source.database)}`;
     }
-    return undefined; // the vault (Secrets module) resolves these once it is installed
+    if (source.kind === 'vault')
+      return vault && Object.hasOwn(vault, source.name) ? vault[source.name] : undefined;
+    return undefined;
   };
 }
 
@@ -103,8 +164,8 @@ async function hostOf(db: Db, id: string): Promise<HostRow> {
   return host;
 }
 
-/** The agent routes. */
-export function agentRoutes(options: { clock: Clock }): AnyRoute[] {
+/** The agent routes; `secretVault` resolves vault secrets when a document is served. */
+export function agentRoutes(options: { clock: Clock; secretVault?: SecretVault }): AnyRoute[] {
   return [
     defineRoute({
       method: 'POST',
@@ -142,7 +203,7 @@ export function agentRoutes(options: { clock: Clock }): AnyRoute[] {
         waitMs: z.coerce.number().int().min(0).max(25_000).default(20_000),
       }),
       response: z.object({ revision: z.number(), document: z.unknown().nullable() }),
-      handler: async ({ db, machine, input, reply }) => {
+      handler: async ({ db, machine, input, reply, requestId }) => {
         const deadline = Date.now() + input.query.waitMs;
         const closed = new AbortController();
         reply.raw.once('close', () => closed.abort());
@@ -153,11 +214,14 @@ export function agentRoutes(options: { clock: Clock }): AnyRoute[] {
           host = await hostOf(db as Db, machine!.id);
         }
         if (host.revision <= input.query.after) return { revision: host.revision, document: null };
-        const resolve = await secretResolver(db as Db, host.environment);
-        return {
-          revision: host.revision,
-          document: serveDocument(host.document as HostDocument, host.revision, resolve),
-        };
+        const document = host.document as HostDocument;
+        // The host's own environment, whatever the document says: a host never reads another's secrets.
+        const resolve = await secretResolver(
+          db as Db,
+          { ...document, environment: host.environment },
+          { vault: options.secretVault, machine: machine!, requestId },
+        );
+        return { revision: host.revision, document: serveDocument(document, host.revision, resolve) };
       },
     }),
     defineRoute({

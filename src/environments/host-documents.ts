@@ -164,6 +164,22 @@ function serveRelease(release: StoredRelease | null, resolve: SecretResolver): R
   };
 }
 
+/**
+ * The vault secrets a document names (processes, tasks, the release's env file), so that serving it
+ * resolves the secret set once.
+ */
+export function vaultSecretNames(document: HostDocument): string[] {
+  const names = new Set<string>();
+  const sources = [
+    ...document.processes.map((p) => p.secrets),
+    ...document.tasks.map((t) => t.secrets),
+    document.release?.envFile?.secrets ?? {},
+  ];
+  for (const secrets of sources)
+    for (const source of Object.values(secrets)) if (source.kind === 'vault') names.add(source.name);
+  return [...names].sort();
+}
+
 /** The document as its agent receives it: secrets resolved into the environment of each process. */
 export function serveDocument(
   document: HostDocument,

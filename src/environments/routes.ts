@@ -15,6 +15,7 @@ import {
   parseDuration,
 } from '../core/index.ts';
 import { isAllowed } from '../identity/index.ts';
+import type { SecretVault } from '../secrets/index.ts';
 import { agentRoutes } from './agent-routes.ts';
 import { findApply, listApplies, queueApply } from './applies.ts';
 import { EnvironmentNotFoundError, NoSourceError, PlanNotApplicableError } from './errors.ts';
@@ -56,13 +57,15 @@ async function requireEnvironment(db: Db, name: string): Promise<void> {
 /** Options of the environments routes. */
 export interface EnvironmentRouteOptions {
   readonly clock: Clock;
+  /** Resolves the vault secrets of the documents agents receive. */
+  readonly secretVault?: SecretVault;
 }
 
 /** Every route of the environments module (users' and agents'). */
 export function environmentsRoutes(options: EnvironmentRouteOptions): AnyRoute[] {
   const { clock } = options;
   return [
-    ...agentRoutes({ clock }),
+    ...agentRoutes({ clock, ...(options.secretVault ? { secretVault: options.secretVault } : {}) }),
     defineRoute({
       method: 'GET',
       path: '/api/environments',
