@@ -52,14 +52,22 @@ export const artifactsMatrix: MatrixModule = {
       {
         name: 'upload an artifact (the same file again is a success too)',
         needs: { role: 'developer', scope: 'platform' },
-        request: async () => ({ method: 'POST', path: `/api/artifacts/${APP}`, body: (await prepared()).deb }),
+        request: async () => ({
+          method: 'POST',
+          path: `/api/artifacts/${APP}`,
+          body: (await prepared()).deb,
+        }),
       },
       {
         name: 'promote to staging',
         needs: { role: 'deployer', scope: 'environment:staging' },
         request: async () => {
           await prepared();
-          return { method: 'POST', path: `/api/artifacts/${APP}/${encoded}/promote`, body: { channel: 'staging' } };
+          return {
+            method: 'POST',
+            path: `/api/artifacts/${APP}/${encoded}/promote`,
+            body: { channel: 'staging' },
+          };
         },
       },
       {
@@ -108,9 +116,13 @@ function prepare(context: MatrixContext) {
       const deb = await readFile(await buildTestDeb({ name: APP, version: VERSION }));
       const uploaded = await context.admin('POST', `/api/artifacts/${APP}`, deb);
       if (uploaded.statusCode >= 300) throw new Error(`upload failed: ${uploaded.body}`);
-      const promoted = await context.admin('POST', `/api/artifacts/${APP}/${encodeURIComponent(VERSION)}/promote`, {
-        channel: 'staging',
-      });
+      const promoted = await context.admin(
+        'POST',
+        `/api/artifacts/${APP}/${encodeURIComponent(VERSION)}/promote`,
+        {
+          channel: 'staging',
+        },
+      );
       if (promoted.statusCode !== 200) throw new Error(`promotion failed: ${promoted.body}`);
       const packages = await context.admin('GET', '/apt/dists/staging/main/binary-amd64/Packages');
       const poolPath = /^Filename: (.+)$/m.exec(packages.body)?.[1];

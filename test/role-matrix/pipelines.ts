@@ -61,7 +61,10 @@ export const pipelinesMatrix: MatrixModule = {
         name: 'delete an app',
         needs: { role: 'admin', scope: 'platform' },
         request: async (n) => {
-          await context.admin('POST', '/api/apps', { name: `doomed-${n}`, repository: '/nonexistent/repository.git' });
+          await context.admin('POST', '/api/apps', {
+            name: `doomed-${n}`,
+            repository: '/nonexistent/repository.git',
+          });
           return { method: 'DELETE', path: `/api/apps/doomed-${n}` };
         },
       },
@@ -97,12 +100,18 @@ export const pipelinesMatrix: MatrixModule = {
       {
         name: 'show a run',
         needs: { role: 'viewer', scope: 'platform' },
-        request: async () => ({ method: 'GET', path: `/api/apps/matrix-fails/runs/${(await apps()).firstRun}` }),
+        request: async () => ({
+          method: 'GET',
+          path: `/api/apps/matrix-fails/runs/${(await apps()).firstRun}`,
+        }),
       },
       {
         name: "read a run's log",
         needs: { role: 'viewer', scope: 'platform' },
-        request: async () => ({ method: 'GET', path: `/api/apps/matrix-fails/runs/${(await apps()).firstRun}/logs` }),
+        request: async () => ({
+          method: 'GET',
+          path: `/api/apps/matrix-fails/runs/${(await apps()).firstRun}/logs`,
+        }),
       },
       {
         name: 'cancel a run',
@@ -117,7 +126,10 @@ export const pipelinesMatrix: MatrixModule = {
       {
         name: 're-run a run',
         needs: { role: 'developer', scope: 'platform' },
-        request: async () => ({ method: 'POST', path: `/api/apps/matrix-fails/runs/${(await apps()).firstRun}/rerun` }),
+        request: async () => ({
+          method: 'POST',
+          path: `/api/apps/matrix-fails/runs/${(await apps()).firstRun}/rerun`,
+        }),
       },
     ];
   },
