@@ -208,6 +208,27 @@ const ProcessView = z.object({
   message: z.string().nullable(),
 });
 
+/** The release of a host as `env show` presents it: the desired one, and where the agent is with it. */
+const HostReleaseView = z.object({
+  /** The release the host's document names; null for none. */
+  desired: z.object({ id: z.string(), version: z.string(), package: z.string() }).nullable(),
+  /** The agent's state for the release it works on: none, installing, removing, installed, failed. */
+  state: z.string(),
+  /** The release the agent works on (the desired one once it has picked it up). */
+  id: z.string().nullable(),
+  version: z.string().nullable(),
+  /** Why it failed (a maintainer script's own message included). */
+  message: z.string().nullable(),
+  phase: z.string().nullable(),
+  /** The last lines of the install's output, secret values removed. */
+  log: z.string(),
+  /** What the host has installed now (after a failure: the previous release it went back to). */
+  installed: z
+    .object({ id: z.string(), version: z.string(), package: z.string(), packageVersion: z.string() })
+    .nullable(),
+  finishedAt: z.string().nullable(),
+});
+
 /** One host as `env show` presents it. */
 export const HostView = z.object({
   id: z.string(),
@@ -228,6 +249,8 @@ export const HostView = z.object({
   }),
   revision: z.object({ desired: z.number(), applied: z.number().nullable() }),
   processes: z.array(ProcessView),
+  /** Null while the host has no release and its agent reports none. */
+  release: HostReleaseView.nullable(),
   metrics: z.unknown().nullable(),
   events: z.array(z.object({ at: z.string(), kind: z.string(), message: z.string() })),
 });

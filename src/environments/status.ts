@@ -56,6 +56,26 @@ function processView(
   };
 }
 
+/** The release part of a host's view: what its document names and what its agent reports. */
+function releaseView(document: HostDocument, report: AgentReport | null): HostView['release'] {
+  const desired = document.release
+    ? { id: document.release.id, version: document.release.version, package: document.release.artifact.name }
+    : null;
+  const reported = report?.release;
+  if (!desired && (!reported || reported.state === 'none')) return null;
+  return {
+    desired,
+    state: reported?.state ?? 'none',
+    id: reported?.id ?? null,
+    version: reported?.version ?? null,
+    message: reported?.message ?? null,
+    phase: reported?.phase ?? null,
+    log: reported?.log ?? '',
+    installed: reported?.installed ?? null,
+    finishedAt: reported?.finishedAt ?? null,
+  };
+}
+
 /** A host as `env show` presents it, with every reason it is not healthy. */
 export function hostView(
   host: HostRow,
@@ -119,6 +139,7 @@ export function hostView(
     },
     revision: { desired: host.revision, applied: host.applied_revision },
     processes: (report?.processes ?? []).map((p) => processView(p, pids)),
+    release: releaseView(document, report),
     metrics: report?.metrics ?? null,
     events: ((host.events as HostEvent[]) ?? []).slice(-10),
   };
