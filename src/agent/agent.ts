@@ -68,6 +68,13 @@ const RETRY_MIN_MS = 500;
 const INSTALL_LOG_LINES = 200;
 const INSTALL_LOG_TAIL = 4000;
 
+/** Longest message a report carries (the control plane takes up to 4000 characters). */
+const MESSAGE_MAX = 2000;
+
+function clamp(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 function installLogTail(lines: readonly string[]): string {
   const text = lines.join('\n');
   return text.length > INSTALL_LOG_TAIL ? text.slice(text.length - INSTALL_LOG_TAIL) : text;
@@ -281,7 +288,7 @@ export class Agent {
         this.#error = null;
       } catch (error) {
         this.#current = document;
-        this.#error = (error as Error).message;
+        this.#error = clamp((error as Error).message, MESSAGE_MAX);
         this.#log(`cannot apply revision ${document.revision}: ${this.#error}`);
       }
       this.#reportSoon();
@@ -415,7 +422,7 @@ export class Agent {
       installed: previous ? installedView(previous) : null,
     });
     const failed = (error: unknown, phase: string) => {
-      const message = redact((error as Error).message, secrets);
+      const message = clamp(redact((error as Error).message, secrets), MESSAGE_MAX);
       context.log(`failed: ${message}`);
       this.#setRelease({
         state: 'failed',
