@@ -234,7 +234,7 @@ describe('slipway replication (CLI end to end)', () => {
       expect(left).toStrictEqual([]);
       const triggers = await runSql(
         url,
-        `SELECT tgname FROM pg_trigger WHERE tgname LIKE '\\_slipway\\_demo%'`,
+        `SELECT tgname FROM pg_trigger WHERE tgname LIKE '%slipway\\_demo%'`,
       );
       expect(triggers).toStrictEqual([]);
     }

@@ -48,20 +48,25 @@ export async function prepareDatabases(
   scale: number,
 ): Promise<void> {
   for (const cluster of [master, replica]) await sql(cluster.url(), 'CREATE DATABASE bench');
-  await runProgram(PGBENCH, [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(master.port),
-    '-U',
-    'postgres',
-    '-i',
-    '-s',
-    String(scale),
-    '-q',
-    'bench',
-  ]);
-  await sql(master.url('bench'), 'ALTER TABLE pgbench_history ADD COLUMN hid bigserial PRIMARY KEY');
+  // "control": the same pgbench tables, never replicated, in the same cluster: tps is measured in
+  // alternating rounds on both, so the machine's load varies alike for the two.
+  await sql(master.url(), 'CREATE DATABASE control');
+  for (const database of ['bench', 'control']) {
+    await runProgram(PGBENCH, [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(master.port),
+      '-U',
+      'postgres',
+      '-i',
+      '-s',
+      String(scale),
+      '-q',
+      database,
+    ]);
+    await sql(master.url(database), 'ALTER TABLE pgbench_history ADD COLUMN hid bigserial PRIMARY KEY');
+  }
   await sql(master.url('bench'), SAAS_SCHEMA);
   const users = 20 * scale * 100;
   await sql(
@@ -76,6 +81,7 @@ export async function prepareDatabases(
        FROM generate_series(1, ${scale * 30_000}) i;`,
   );
   await sql(master.url('bench'), 'VACUUM ANALYZE');
+  await sql(master.url('control'), 'VACUUM ANALYZE');
   // The replica gets the same schema, empty.
   // pg_dump writes psql meta-commands (\\restrict): restore with psql.
   const dump = join(replica.dir, 'schema.sql');

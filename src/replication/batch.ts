@@ -355,7 +355,7 @@ async function stageChanges(context: BatchContext, table: ApplyTable, big: boole
  * Applies a big change set to one table without a staging table (replica mode only, where no
  * constraint trigger fires): the changed keys are deleted, then their rows as of the batch snapshot
  * are copied straight into the table — COPY's bulk insert is the fastest way in. A table whose
- * changes are all inserts skips the delete.
+ * changes are all inserts skips the delete (unless the copy meets a key the replica has).
  */
 async function applyBigChanges(
   context: BatchContext,
@@ -369,34 +369,46 @@ async function applyBigChanges(
   const keys = logKeys.join(', ');
   const changedKeys = changedKeysSql(context, table);
   await context.source.query('SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off');
-  let changed = 0;
-  if (!insertsOnly) {
-    const keyTable = ident(`_slipway_keys_${table.id}`);
-    if (!context.staged.has(-table.id)) {
-      await context.target.query(
-        `DROP TABLE IF EXISTS pg_temp.${keyTable};
-         CREATE TEMP TABLE ${keyTable} ON COMMIT DELETE ROWS AS SELECT ${columnList(info.key)} FROM ${name} WITH NO DATA`,
-      );
-      context.staged.add(-table.id);
-    }
-    ({ rows: changed } = await pipeCopy(
-      context.source,
-      `COPY (SELECT DISTINCT ${keys} FROM (${changedKeys}) l) TO STDOUT`,
-      context.target,
-      `COPY pg_temp.${keyTable} (${columnList(info.key)}) FROM STDIN`,
-    ));
-    await context.target.query(
-      `DELETE FROM ${name} t USING pg_temp.${keyTable} s WHERE ${keyJoin(info.key, 't', 's')}`,
-    );
-  }
   const match = `(${info.key.map((k) => `t.${ident(k)}`).join(', ')}) IN (SELECT ${keys} FROM (${changedKeys}) l)`;
-  const { rows } = await pipeCopy(
+  const copyRows = async () =>
+    (
+      await pipeCopy(
+        context.source,
+        `COPY (SELECT ${columnList(copiedColumns(info), 't')} FROM ${name} t WHERE ${match}) TO STDOUT`,
+        context.target,
+        `COPY ${name} (${columns}) FROM STDIN`,
+      )
+    ).rows;
+  if (insertsOnly) {
+    // Usually all new; a key an INSERT … ON CONFLICT DO NOTHING met is not: then delete first.
+    await context.target.query('SAVEPOINT slipway_big');
+    try {
+      const rows = await copyRows();
+      await context.target.query('RELEASE SAVEPOINT slipway_big');
+      return rows;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+      await context.target.query('ROLLBACK TO SAVEPOINT slipway_big');
+    }
+  }
+  const keyTable = ident(`_slipway_keys_${table.id}`);
+  if (!context.staged.has(-table.id)) {
+    await context.target.query(
+      `DROP TABLE IF EXISTS pg_temp.${keyTable};
+       CREATE TEMP TABLE ${keyTable} ON COMMIT DELETE ROWS AS SELECT ${columnList(info.key)} FROM ${name} WITH NO DATA`,
+    );
+    context.staged.add(-table.id);
+  }
+  const { rows: changed } = await pipeCopy(
     context.source,
-    `COPY (SELECT ${columnList(copiedColumns(info), 't')} FROM ${name} t WHERE ${match}) TO STDOUT`,
+    `COPY (SELECT DISTINCT ${keys} FROM (${changedKeys}) l) TO STDOUT`,
     context.target,
-    `COPY ${name} (${columns}) FROM STDIN`,
+    `COPY pg_temp.${keyTable} (${columnList(info.key)}) FROM STDIN`,
   );
-  return Math.max(changed, rows);
+  await context.target.query(
+    `DELETE FROM ${name} t USING pg_temp.${keyTable} s WHERE ${keyJoin(info.key, 't', 's')}`,
+  );
+  return Math.max(changed, await copyRows());
 }
 
 /** Replaces a table's whole content with the source's (after TRUNCATE on the source, or a resync). */
@@ -464,7 +476,11 @@ function applyStatements(
     );
   }
   // Keys only inserted are new on the replica.
-  if (counts.inserted > 0) inserts.push(insert(`s._op = 'i' AND s._present`));
+  // Keys only inserted are new on the replica — or untouched ones an INSERT … ON CONFLICT DO NOTHING
+  // met on the source, which the replica already has as they are.
+  if (counts.inserted > 0) {
+    inserts.push(`${insert(`s._op = 'i' AND s._present`)} ON CONFLICT (${columnList(info.key)}) DO NOTHING`);
+  }
   if (merged > 0) {
     const conflict =
       others.length === 0

@@ -15,7 +15,7 @@ import { isVisibleIn, type Snapshot } from './internal/snapshot.ts';
 import { ident, linkSchema, literal, qualified } from './internal/sql.ts';
 
 /** The version of the objects the engine installs; refused when it does not match. */
-export const CAPTURE_FORMAT = 2;
+export const CAPTURE_FORMAT = 3;
 
 /** A replicated table as the source's link schema records it. */
 export interface CapturedTable {
@@ -35,7 +35,9 @@ export function logTable(link: string, tableId: number, generation: number): str
 /** The trigger names the link puts on replicated tables. */
 export function triggerNames(link: string): { capture: string; truncate: string; guard: string } {
   return {
-    capture: `_slipway_${link}_capture`,
+    // BEFORE triggers fire in name order: this name sorts after any ordinary one, so the capture
+    // sees the key as the table's other BEFORE triggers leave it.
+    capture: `~slipway_${link}_capture`,
     truncate: `_slipway_${link}_truncate`,
     guard: `_slipway_${link}_guard`,
   };
@@ -48,8 +50,13 @@ function keyColumnsOfLog(table: { key: readonly string[] }): string[] {
 /**
  * The row trigger function of a table, writing to `generation`'s log. Each row records the key and
  * what happened to it: "i" inserted, "u" updated in place, "d" deleted (a key update is the old key
- * deleted and the new one inserted). A key with only "i" in a batch did not exist before it, one with
- * only "u" existed throughout: the applier inserts or updates those without probing the replica.
+ * deleted and the new one inserted). A key with only "u" in a batch existed throughout, one with only
+ * "i" did not exist before it — or existed unchanged, when an INSERT … ON CONFLICT DO NOTHING met it
+ * (a BEFORE trigger fires before the conflict is found): the applier inserts those with ON CONFLICT DO
+ * NOTHING, and updates the others, without probing the replica.
+ *
+ * A BEFORE trigger costs less than an AFTER one (no queued event, no re-fetched row); it fires last
+ * among the table's BEFORE triggers (see `triggerNames`).
  */
 export function captureFunctionSql(link: string, table: CapturedTable, generation: number): string {
   const schema = linkSchema(link);
@@ -67,12 +74,13 @@ BEGIN
     ELSE
       INSERT INTO ${log} (${columns}) VALUES (${values('u', 'NEW')});
     END IF;
+    RETURN NEW;
   ELSIF TG_OP = 'INSERT' THEN
     INSERT INTO ${log} (${columns}) VALUES (${values('i', 'NEW')});
-  ELSE
-    INSERT INTO ${log} (${columns}) VALUES (${values('d', 'OLD')});
+    RETURN NEW;
   END IF;
-  RETURN NULL;
+  INSERT INTO ${log} (${columns}) VALUES (${values('d', 'OLD')});
+  RETURN OLD;
 END
 $slipway$`;
 }
@@ -111,7 +119,7 @@ BEGIN
   RETURN NULL;
 END
 $slipway$`,
-    `CREATE TRIGGER ${ident(names.capture)} AFTER INSERT OR UPDATE OR DELETE ON ${target} FOR EACH ROW EXECUTE FUNCTION ${qualified(schema, `capture_${table.id}`)}()`,
+    `CREATE TRIGGER ${ident(names.capture)} BEFORE INSERT OR UPDATE OR DELETE ON ${target} FOR EACH ROW EXECUTE FUNCTION ${qualified(schema, `capture_${table.id}`)}()`,
     `CREATE TRIGGER ${ident(names.truncate)} AFTER TRUNCATE ON ${target} FOR EACH STATEMENT EXECUTE FUNCTION ${qualified(schema, `truncate_${table.id}`)}()`,
     `INSERT INTO ${qualified(schema, 'tables')} (id, relid, schema_name, table_name, key_columns, key_types)
      VALUES (${table.id}, ${table.oid}, ${literal(table.schema)}, ${literal(table.name)},

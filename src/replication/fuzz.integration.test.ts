@@ -78,6 +78,11 @@ const op = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('move' as const), id, by: fc.integer({ min: 1, max: 60 }) }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), id }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('insert-ignore' as const), id, value }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('bulk-ignore' as const), size: fc.constantFrom(300, 6_000) }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reinsert' as const), id, value }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('swap-note' as const), a: id, b: id }) },
   {
@@ -141,6 +146,19 @@ async function runOp(client: pg.Client, o: Op): Promise<void> {
       }
       return;
     }
+    case 'insert-ignore':
+      // On a key that exists, nothing changes; the capture still sees an attempted insert.
+      await client.query('INSERT INTO items (id, label) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
+        o.id,
+        o.value.label,
+      ]);
+      return;
+    case 'bulk-ignore':
+      await client.query(
+        `INSERT INTO items (id, label) SELECT 1000 + i, 'ignored ' || i FROM generate_series(1, $1) i ON CONFLICT DO NOTHING`,
+        [o.size],
+      );
+      return;
     case 'move':
       await client.query('UPDATE items SET id = id + $2 WHERE id = $1', [o.id, o.by]);
       return;
