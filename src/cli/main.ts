@@ -5,6 +5,7 @@ import { registerAppsCommands } from './commands/apps.ts';
 import { registerArtifactsCommands } from './commands/artifacts.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerDemoCommand } from './commands/demo.ts';
+import { registerDeploymentCommands } from './commands/deployments.ts';
 import { registerEnvironmentCommands } from './commands/environments.ts';
 import { registerIdentityCommands } from './commands/identity.ts';
 import { registerReplicationCommands } from './commands/replication.ts';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerSecretsCommands(program);
   registerAppsCommands(program);
   registerRunsCommands(program);
+  registerDeploymentCommands(program);
   registerArtifactsCommands(program);
   registerReplicationCommands(program);
   return program;

@@ -65,6 +65,14 @@ export const deploymentsMigrations: MigrationSet = {
           updated_at timestamptz NOT NULL DEFAULT now(),
           PRIMARY KEY (environment, app)
         );
+        -- How each built version of an app is laid out and run (from its slipway.yaml).
+        CREATE TABLE release_layouts (
+          app text NOT NULL,
+          version text NOT NULL,
+          layout jsonb NOT NULL,
+          recorded_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (app, version)
+        );
         -- Which environments a version passed (the promotion policy reads it).
         CREATE TABLE release_verifications (
           app text NOT NULL,

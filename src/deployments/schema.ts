@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import { z } from 'zod';
 import type { RolloutAction } from './plan.ts';
+import type { AppLayout } from './release-layout.ts';
 import { RolloutStrategy } from './strategy.ts';
 
 /** Where a deployment is in its life. */
@@ -139,6 +140,12 @@ export interface DeploymentsTables {
     release_id: string;
     deployment_id: string | null;
     updated_at: Generated<Date>;
+  };
+  release_layouts: {
+    app: string;
+    version: string;
+    layout: AppLayout;
+    recorded_at: Generated<Date>;
   };
   release_verifications: {
     app: string;

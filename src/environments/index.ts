@@ -19,9 +19,17 @@ export {
   type HostDocument,
   type SecretSource,
   type StoredProcess,
+  type StoredRelease,
   type StoredTask,
   serveDocument,
+  vaultSecretNames,
 } from './host-documents.ts';
+export {
+  type HostReleaseChange,
+  type HostReleaseStatus,
+  hostReleaseStatus,
+  setHostRelease,
+} from './host-release.ts';
 export { signalHostChange } from './host-signals.ts';
 export {
   agentCredentialAuthenticator,
@@ -39,6 +47,7 @@ export { environmentsMigrations } from './migrations.ts';
 export { type DefinedEnvironment, DefinitionProblem, EnvironmentModel } from './model.ts';
 export { type EnvironmentsRuntime, environmentsModule } from './module.ts';
 export { findPlan, listPlans, PlanStatus, waitingPlan } from './plans.ts';
+export { appliedModel, EnvironmentRollout, type ReleaseLayout, type RolloutTargetOptions } from './rollout-target.ts';
 export { desiredResources, diffResources, plannedHosts } from './resources.ts';
 export { environmentsRoutes } from './routes.ts';
 export { Apply, EnvironmentSummary, EnvironmentView, HostView, Plan, Source } from './schema.ts';

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { AnyRoute, Clock, Logger } from '../core/index.ts';
+import type { SecretVault } from '../secrets/index.ts';
 import { environmentsRoutes } from './routes.ts';
 import { type EnvironmentServices, startEnvironmentServices } from './service.ts';
 
@@ -10,6 +11,8 @@ export interface EnvironmentsRuntime {
   readonly dataDir: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The secret store: agents receive their release's vault secrets, resolved when served. */
+  readonly secretVault?: SecretVault;
   addService(service: {
     readonly name: string;
     start(): Promise<void>;
@@ -30,17 +33,27 @@ function localUrl(url: string): string {
  * The environments module: its routes, and its background work (plans, GitOps, applies, keeping
  * local environments up), which starts once the server listens.
  */
-export function environmentsModule(runtime: EnvironmentsRuntime): AnyRoute[] {
+export function environmentsModule(runtime: EnvironmentsRuntime): AnyRoute[] & { services: () => Promise<EnvironmentServices> } {
   let services: Promise<EnvironmentServices> | undefined;
+  let resolveServices: (value: EnvironmentServices) => void = () => undefined;
+  const ready = new Promise<EnvironmentServices>((resolve) => {
+    resolveServices = resolve;
+  });
   runtime.addService({
     name: 'environments',
     start: async () => undefined,
     listening: (url) => {
       services = startEnvironmentServices({ ...runtime, url: localUrl(url) });
+      void services.then(resolveServices);
     },
     stop: async () => {
       await (await services)?.stop();
     },
   });
-  return environmentsRoutes({ clock: runtime.clock });
+  // The routes, and (for the Deployments module) the running services once the server listens.
+  const routes = environmentsRoutes({
+    clock: runtime.clock,
+    ...(runtime.secretVault ? { secretVault: runtime.secretVault } : {}),
+  });
+  return Object.assign(routes, { services: () => ready });
 }

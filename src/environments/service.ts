@@ -15,6 +15,7 @@ import { checkSource } from './gitops.ts';
 import { wakeAllHostWaiters } from './host-signals.ts';
 import { appendHostEvent, findHost, issueJoinToken, listHosts } from './hosts.ts';
 import { completePlan, evaluatingPlans, PlanStatus } from './plans.ts';
+import { EnvironmentRollout, type RolloutTargetOptions } from './rollout-target.ts';
 import type { EnvironmentsTables } from './schema.ts';
 
 type Db = Kysely<EnvironmentsTables>;
@@ -32,6 +33,10 @@ export interface EnvironmentServicesContext {
 
 /** The running background work. */
 export interface EnvironmentServices {
+  /** A rollout's view of one environment's hosts and balancer, for the Deployments module. */
+  rollout(options: Omit<RolloutTargetOptions, 'db' | 'clock' | 'provider' | 'context'>): Promise<EnvironmentRollout>;
+  /** The control plane's URL as this environment's hosts reach it (for the APT channel). */
+  readonly url: string;
   stop(): Promise<void>;
 }
 
@@ -266,6 +271,27 @@ export async function startEnvironmentServices(
   ];
 
   return {
+    url: context.url,
+    async rollout(options) {
+      const envRow = await db
+        .selectFrom('environments')
+        .select(['provider'])
+        .where('name', '=', options.environment)
+        .executeTakeFirst();
+      const chosen = provider(envRow?.provider ?? 'local');
+      if (!chosen) throw new Error(`no provider "${envRow?.provider}" for ${options.environment}`);
+      return new EnvironmentRollout({
+        ...options,
+        db: context.store.db,
+        clock: context.clock,
+        provider: chosen,
+        context: {
+          db: context.store.db,
+          environment: options.environment,
+          log: (line: string) => log.info({ environment: options.environment }, line),
+        },
+      });
+    },
     async stop() {
       abort.abort();
       wakeAllHostWaiters();

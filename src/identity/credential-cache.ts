@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from '../core/index.ts';
 import type { CredentialRow } from './principal.ts';
 
@@ -34,7 +34,7 @@ export class CredentialCache {
   readonly #maxEntries: number;
   readonly #logger?: Logger;
   readonly #entries = new Map<string, Entry>();
-  #client: pg.PoolClient | undefined;
+  #client: pg.Client | undefined;
   #listening = false;
   #stopped = false;
   #generation = 0;
@@ -55,7 +55,9 @@ export class CredentialCache {
 
   async #listen(): Promise<void> {
     try {
-      const client = await this.#pool.connect();
+      // A connection of its own, not from the pool: it stays open for as long as the server runs.
+      const client = new pg.Client({ ...this.#pool.options, application_name: 'slipway-identity-listener' });
+      await client.connect();
       client.on('notification', () => this.clear());
       client.on('error', () => this.#lost());
       client.on('end', () => this.#lost());
@@ -76,7 +78,7 @@ export class CredentialCache {
     if (!this.#listening) return;
     this.#listening = false;
     this.clear();
-    this.#client?.release(true);
+    void this.#client?.end().catch(() => undefined);
     this.#client = undefined;
     this.#scheduleRetry();
   }
@@ -139,7 +141,7 @@ export class CredentialCache {
     this.clear();
     if (this.#client) {
       await this.#client.query(`UNLISTEN ${IDENTITY_CHANNEL}`).catch(() => undefined);
-      this.#client.release();
+      await this.#client.end().catch(() => undefined);
       this.#client = undefined;
     }
   }

@@ -145,9 +145,11 @@ describe('startSingletonLoop()', () => {
       run: async () => void runs.b++,
     });
     // when: the database ends leader A's sessions (as a crash or network cut would)
-    await database.pool.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'leader-a'`,
+    const holder = await database.pool.query<{ pid: number }>(
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext('slipway.loop.failover')::oid`,
     );
+    expect(holder.rows).toHaveLength(1);
+    await database.pool.query('SELECT pg_terminate_backend($1)', [holder.rows[0]!.pid]);
     // then: B becomes leader
     await waitFor(() => runs.b > 0);
     expect(b.isLeader()).toBe(true);

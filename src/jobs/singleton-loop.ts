@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from '../core/index.ts';
 
 /** Options for a loop that must run on one control-plane replica at a time. */
@@ -24,11 +24,21 @@ export interface SingletonLoop {
 
 /**
  * Runs `run` every `intervalMs` on whichever replica holds a PostgreSQL session advisory lock named
- * after the loop. The lock lives on a dedicated connection: if that connection dies, PostgreSQL
- * releases the lock and another replica takes over.
+ * after the loop. The lock lives on a dedicated connection of its own, outside `pool` (whose options
+ * it copies): a held lock must never take a connection from the pool that requests need. If that
+ * connection dies, PostgreSQL releases the lock and another replica takes over.
  */
 export function startSingletonLoop(pool: pg.Pool, options: SingletonLoopOptions): SingletonLoop {
-  let client: pg.PoolClient | undefined;
+  let client: pg.Client | undefined;
+  const connect = async (): Promise<pg.Client> => {
+    const fresh = new pg.Client({ ...pool.options, application_name: `slipway-loop-${options.name}` });
+    fresh.on('error', () => loseLeadership('lock connection failed'));
+    await fresh.connect();
+    return fresh;
+  };
+  const close = (c: pg.Client | undefined) => {
+    void c?.end().catch(() => undefined);
+  };
   let leader = false;
   let stopped = false;
   let passAbort: AbortController | undefined;
@@ -39,7 +49,7 @@ export function startSingletonLoop(pool: pg.Pool, options: SingletonLoopOptions)
     if (leader) options.logger?.warn({ loop: options.name, reason }, 'lost leadership');
     leader = false;
     passAbort?.abort();
-    client?.release(true);
+    close(client);
     client = undefined;
   };
 
@@ -47,15 +57,14 @@ export function startSingletonLoop(pool: pg.Pool, options: SingletonLoopOptions)
     if (stopped) return;
     try {
       if (!leader) {
-        client ??= await pool.connect();
-        client.on('error', () => loseLeadership('lock connection failed'));
+        client ??= await connect();
         const { rows } = await client.query<{ locked: boolean }>(
           'SELECT pg_try_advisory_lock(hashtext($1)) AS locked',
           [`slipway.loop.${options.name}`],
         );
         leader = rows[0]?.locked === true;
         if (!leader) {
-          client.release();
+          close(client);
           client = undefined;
         } else {
           options.logger?.info({ loop: options.name }, 'became leader');
@@ -71,7 +80,7 @@ export function startSingletonLoop(pool: pg.Pool, options: SingletonLoopOptions)
     } catch (error) {
       options.logger?.warn({ err: error, loop: options.name }, 'singleton loop pass failed');
       if (client && !leader) {
-        client.release(true);
+        close(client);
         client = undefined;
       }
     }
@@ -95,7 +104,7 @@ export function startSingletonLoop(pool: pg.Pool, options: SingletonLoopOptions)
           await client
             .query('SELECT pg_advisory_unlock(hashtext($1))', [`slipway.loop.${options.name}`])
             .catch(() => undefined);
-        client.release();
+        await client.end().catch(() => undefined);
         client = undefined;
       }
       leader = false;

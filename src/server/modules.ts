@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { artifactsMigrations, artifactsModule } from '../artifacts/index.ts';
 import { auditMigrations, auditRoutes } from '../audit/index.ts';
 import type { AnyRoute, Clock, Logger } from '../core/index.ts';
+import { deploymentsMigrations, deploymentsModule } from '../deployments/index.ts';
 import {
   agentCredentialAuthenticator,
   environmentsMigrations,
@@ -67,14 +68,26 @@ export const MODULE_MIGRATIONS: readonly MigrationSet[] = [
   replicationMigrations,
   environmentsMigrations,
   localProviderMigrations,
+  deploymentsMigrations,
 ];
 
 /** Credentials modules issue to machines (host agents), checked by the request pipeline. Add a module here. */
-export const MODULE_MACHINE_AUTHENTICATORS: readonly MachineAuthenticator[] = [agentCredentialAuthenticator, joinTokenAuthenticator];
+export const MODULE_MACHINE_AUTHENTICATORS: readonly MachineAuthenticator[] = [
+  agentCredentialAuthenticator,
+  joinTokenAuthenticator,
+];
 
 /** Every module's routes. Add a module here. */
 export function moduleRoutes(context: ModuleContext): AnyRoute[] {
+  const environments = environmentsModule({ ...context.runtime, secretVault: context.secretVault });
+  const deployments = deploymentsModule(context.runtime, {
+    environments: environments.services,
+    notifier: context.notifier,
+    secretVault: context.secretVault,
+  });
   return [
+    ...environments,
+    ...deployments.routes,
     ...identityRoutes({
       sessionTtlMs: context.sessionTtlMs,
       loginRateLimitPerMinute: context.loginRateLimitPerMinute,
@@ -93,6 +106,5 @@ export function moduleRoutes(context: ModuleContext): AnyRoute[] {
       cipher: () => createEnvelopeCipher(context.secretVault, 'replication'),
       notifier: context.notifier,
     }),
-    ...environmentsModule(context.runtime),
   ];
 }

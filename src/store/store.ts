@@ -53,7 +53,7 @@ async function readOrCreateState(dataDir: string): Promise<StoreState> {
  * cluster under `dataDir` (created on first use, reused afterwards, stopped by `close()`).
  */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
-  const maxConnections = options.maxConnections ?? 10;
+  const maxConnections = options.maxConnections ?? 20;
   if (options.databaseUrl) {
     const database = openDatabase({ connectionString: options.databaseUrl }, { maxConnections });
     return { ...database, location: 'external PostgreSQL (SLIPWAY_DATABASE_URL)' };

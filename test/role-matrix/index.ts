@@ -1,5 +1,6 @@
 /** Every module's part of the role matrix (test/api-security.test.ts). Add a module here. */
 import { artifactsMatrix } from './artifacts.ts';
+import { deploymentsMatrix } from './deployments.ts';
 import { environmentsMatrix } from './environments.ts';
 import { identityMatrix } from './identity.ts';
 import { notificationsMatrix } from './notifications.ts';
@@ -18,4 +19,5 @@ export const MATRIX: readonly MatrixModule[] = [
   artifactsMatrix,
   replicationMatrix,
   notificationsMatrix,
+  deploymentsMatrix,
 ];

@@ -14,6 +14,11 @@ export interface MatrixCase {
   readonly name: string;
   readonly needs: { readonly role: Role; readonly scope: string };
   readonly request: (n: number) => Promise<{ method: string; path: string; body?: unknown }>;
+  /**
+   * The status an allowed call answers when it cannot succeed in the matrix's bare setup but got
+   * past the role check (a deploy to an environment never applied: 404). @default any 2xx
+   */
+  readonly allowedStatus?: number | readonly number[];
 }
 
 /** A module's part of the role matrix: every role-guarded route it has, and the cases that call them. */
