@@ -47,8 +47,13 @@ export { environmentsMigrations } from './migrations.ts';
 export { type DefinedEnvironment, DefinitionProblem, EnvironmentModel } from './model.ts';
 export { type EnvironmentsRuntime, environmentsModule } from './module.ts';
 export { findPlan, listPlans, PlanStatus, waitingPlan } from './plans.ts';
-export { appliedModel, EnvironmentRollout, type ReleaseLayout, type RolloutTargetOptions } from './rollout-target.ts';
 export { desiredResources, diffResources, plannedHosts } from './resources.ts';
+export {
+  appliedModel,
+  EnvironmentRollout,
+  type ReleaseLayout,
+  type RolloutTargetOptions,
+} from './rollout-target.ts';
 export { environmentsRoutes } from './routes.ts';
 export { Apply, EnvironmentSummary, EnvironmentView, HostView, Plan, Source } from './schema.ts';
 export {

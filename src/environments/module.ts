@@ -33,7 +33,9 @@ function localUrl(url: string): string {
  * The environments module: its routes, and its background work (plans, GitOps, applies, keeping
  * local environments up), which starts once the server listens.
  */
-export function environmentsModule(runtime: EnvironmentsRuntime): AnyRoute[] & { services: () => Promise<EnvironmentServices> } {
+export function environmentsModule(
+  runtime: EnvironmentsRuntime,
+): AnyRoute[] & { services: () => Promise<EnvironmentServices> } {
   let services: Promise<EnvironmentServices> | undefined;
   let resolveServices: (value: EnvironmentServices) => void = () => undefined;
   const ready = new Promise<EnvironmentServices>((resolve) => {

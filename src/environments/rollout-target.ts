@@ -530,7 +530,10 @@ export class EnvironmentRollout {
 }
 
 /** The model an environment was last applied with, or undefined when it never was. */
-export async function appliedModel(db: Kysely<any>, environment: string): Promise<EnvironmentModel | undefined> {
+export async function appliedModel(
+  db: Kysely<any>,
+  environment: string,
+): Promise<EnvironmentModel | undefined> {
   const row = await (db as Db)
     .selectFrom('environments')
     .select(['model', 'status'])

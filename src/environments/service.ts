@@ -34,7 +34,9 @@ export interface EnvironmentServicesContext {
 /** The running background work. */
 export interface EnvironmentServices {
   /** A rollout's view of one environment's hosts and balancer, for the Deployments module. */
-  rollout(options: Omit<RolloutTargetOptions, 'db' | 'clock' | 'provider' | 'context'>): Promise<EnvironmentRollout>;
+  rollout(
+    options: Omit<RolloutTargetOptions, 'db' | 'clock' | 'provider' | 'context'>,
+  ): Promise<EnvironmentRollout>;
   /** The control plane's URL as this environment's hosts reach it (for the APT channel). */
   readonly url: string;
   stop(): Promise<void>;

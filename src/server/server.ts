@@ -20,9 +20,14 @@ import { inTransaction, lockDataDir, migrateToLatest, openStore, type Store } fr
 import { buildApp, type RegisteredRoute } from './app.ts';
 import type { ServerConfig } from './config.ts';
 import { createServerMetrics } from './metrics.ts';
-import { MODULE_MACHINE_AUTHENTICATORS, MODULE_MIGRATIONS, type ModuleService, moduleRoutes } from './modules.ts';
-import { registerMachineAuthenticators } from './route-pipeline.ts';
+import {
+  MODULE_MACHINE_AUTHENTICATORS,
+  MODULE_MIGRATIONS,
+  type ModuleService,
+  moduleRoutes,
+} from './modules.ts';
 import { buildOpenApi } from './openapi.ts';
+import { registerMachineAuthenticators } from './route-pipeline.ts';
 import { systemRoutes } from './system-routes.ts';
 
 /** A running control plane. */
