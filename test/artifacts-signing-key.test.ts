@@ -1,6 +1,6 @@
 /**
- * The APT signing key at rest: sealed with the secret store's envelope encryption when the store has
- * a root key, a 0600 file otherwise; the same key across restarts; and while the store is sealed a
+ * The APT signing key at rest: sealed with the secret store's envelope encryption, in the database,
+ * when the store has a root key; a 0600 file in the data directory otherwise; the same key across restarts; and while the store is sealed a
  * sealed key cannot sign (503, saying why), though indexes signed before keep being served.
  */
 import { execFile } from 'node:child_process';
@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { sql } from 'kysely';
 import * as openpgp from 'openpgp';
 import { afterAll, describe, expect, test } from 'vitest';
 import { buildTestDeb } from '../src/artifacts/testing.ts';
@@ -63,7 +64,8 @@ describe('the APT signing key', () => {
     const path = join(t.dataDir, 'artifacts', 'signing-key.asc');
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect(await readFile(path, 'utf8')).toMatch(/^-----BEGIN PGP PRIVATE KEY BLOCK-----/);
-    await expect(stat(join(t.dataDir, 'artifacts', 'signing-key.sealed'))).rejects.toThrow();
+    const { rows } = await sql`SELECT 1 FROM artifact_signing_keys`.execute(t.server.store.db);
+    expect(rows).toHaveLength(0);
   });
 
   test('with a root key it is sealed by the secret store, and stays the same key across restarts', async () => {
@@ -72,9 +74,12 @@ describe('the APT signing key', () => {
     servers.push(t);
     expect((await publishAndPromote(t, '1.0.0')).statusCode).toBe(200);
     const fingerprint = await verifyInRelease(t);
-    const sealed = join(t.dataDir, 'artifacts', 'signing-key.sealed');
-    expect((await stat(sealed)).mode & 0o777).toBe(0o600);
-    expect(await readFile(sealed, 'utf8')).toMatch(/^slw1:/);
+    // Sealed in the database, next to the data keys that open it; no plain copy is left on disk.
+    const { rows } = await sql<{ sealed: string }>`SELECT sealed FROM artifact_signing_keys`.execute(
+      t.server.store.db,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.sealed).toMatch(/^slw1:/);
     await expect(stat(join(t.dataDir, 'artifacts', 'signing-key.asc'))).rejects.toThrow();
 
     await t.stopServer();

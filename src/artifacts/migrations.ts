@@ -57,4 +57,16 @@ export const artifactsMigrations: MigrationSet = {
       `.execute(db);
     },
   },
+  '2026-11-28T1500-artifacts-signing-key': {
+    // The APT signing key, sealed by the secret store: it belongs with the database whose data keys open it.
+    async up(db: Kysely<any>) {
+      await sql`
+        CREATE TABLE artifact_signing_keys (
+          id integer PRIMARY KEY CHECK (id = 1),
+          sealed text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now()
+        );
+      `.execute(db);
+    },
+  },
 };

@@ -114,6 +114,7 @@ export class ArtifactRepository {
     this.blobs = new BlobStore(dir);
     this.key = new SigningKey(join(dir, 'signing-key.asc'), {
       ...(options.keyEnvelope ? { envelope: options.keyEnvelope } : {}),
+      db: options.db,
       ...(options.logger ? { logger: options.logger } : {}),
     });
     this.#db = options.db as Db;

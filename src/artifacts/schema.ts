@@ -129,8 +129,17 @@ export interface ArtifactDeploymentsTable {
   deployed_at: Generated<Date>;
 }
 
+export interface ArtifactSigningKeysTable {
+  /** Always 1: one key per database. */
+  id: number;
+  /** The private key, sealed by the secret store's envelope encryption. */
+  sealed: string;
+  created_at: Generated<Date>;
+}
+
 /** The artifacts module's tables. */
 export interface ArtifactTables {
+  artifact_signing_keys: ArtifactSigningKeysTable;
   artifacts: ArtifactsTable;
   artifact_channel_entries: ArtifactChannelEntriesTable;
   artifact_channels: ArtifactChannelsTable;

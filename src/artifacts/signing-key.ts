@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Kysely } from 'kysely';
 import * as openpgp from 'openpgp';
-import { type Logger, UnavailableError } from '../core/index.ts';
+import type { Logger } from '../core/index.ts';
+import type { ArtifactTables } from './schema.ts';
 
 /** The public half of the repository key, in the forms apt takes for `signed-by`. */
 export interface PublicSigningKey {
@@ -38,52 +39,62 @@ const ENVELOPE_CONTEXT = 'apt-signing-key';
 
 /**
  * The OpenPGP key that signs the APT repository: a version 4 Ed25519 key (Debian's gpgv does not read
- * version 6 keys), made on first use. At rest it is sealed with the secrets module's envelope
- * encryption when the secret store is unsealed (`signing-key.sealed`); without a root key it is kept
- * in `signing-key.asc`, mode 0600, readable by Slipway's OS user only, and sealed (the plain file
- * removed) the first time it is loaded with the store unsealed.
+ * version 6 keys), one per Slipway database, made on first use.
+ *
+ * At rest: while the secret store is unsealed, the key is sealed with its envelope encryption and
+ * kept in the database (`artifact_signing_keys`), next to the data keys that open it, so every
+ * control plane on that database signs with the same key. Without a root key it is kept in
+ * `signing-key.asc` in the data directory, mode 0600 (readable by Slipway's OS user only), and moved
+ * into the database, sealed, the first time it is loaded with the store unsealed.
  */
 export class SigningKey {
   readonly #path: string;
-  readonly #sealedPath: string;
   readonly #envelope: SigningKeyEnvelope | undefined;
+  readonly #db: Kysely<any> | undefined;
   readonly #logger: Logger | undefined;
+  #sealedInDatabase = false;
   #loaded: Promise<{ privateKey: openpgp.PrivateKey; publicKey: openpgp.PublicKey }> | undefined;
 
-  constructor(path: string, options: { envelope?: SigningKeyEnvelope; logger?: Logger } = {}) {
+  constructor(
+    path: string,
+    options: { envelope?: SigningKeyEnvelope; db?: Kysely<any>; logger?: Logger } = {},
+  ) {
     this.#path = path;
-    this.#sealedPath = path.replace(/\.asc$/, '') + '.sealed';
     this.#envelope = options.envelope;
+    this.#db = options.db;
     this.#logger = options.logger;
   }
 
-  /** Where the private key lives: the sealed file when there is one, else the plain one. */
+  /** Where an unsealed key is kept (mode 0600). */
   get path(): string {
-    return existsSync(this.#sealedPath) ? this.#sealedPath : this.#path;
+    return this.#path;
   }
 
-  /** Whether the key at rest is sealed by the secret store (false: a 0600 file). */
+  /** Whether the key in use is the one sealed in the database (false: the 0600 file). */
   get isSealed(): boolean {
-    return existsSync(this.#sealedPath);
+    return this.#sealedInDatabase;
+  }
+
+  async #sealedToken(): Promise<string | undefined> {
+    if (!this.#db) return undefined;
+    const row = await (this.#db as Kysely<ArtifactTables>)
+      .selectFrom('artifact_signing_keys')
+      .select('sealed')
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    return row?.sealed;
   }
 
   async #load() {
-    const token = await readFile(this.#sealedPath, 'utf8').catch(() => undefined);
     let armored: string;
+    const token = this.#envelope ? await this.#sealedToken() : undefined;
     if (token !== undefined) {
-      if (!this.#envelope) {
-        throw new UnavailableError(
-          'Cannot sign the APT index: the signing key is sealed and no secret store is available',
-          {
-            hint: "Start the server with the secret store's root key (SLIPWAY_ROOT_KEY_FILE)",
-          },
-        );
-      }
-      // While the store is sealed this throws its 503, naming what to do.
-      armored = await this.#envelope.open(token.trim(), ENVELOPE_CONTEXT);
+      // While the store is sealed this throws its 503, saying how to unseal it.
+      armored = await this.#envelope!.open(token, ENVELOPE_CONTEXT);
+      this.#sealedInDatabase = true;
     } else {
       armored = (await readFile(this.#path, 'utf8').catch(() => undefined)) ?? (await this.#create());
-      await this.#sealIfPossible(armored);
+      armored = await this.#sealIfPossible(armored);
     }
     const privateKey = await openpgp.readPrivateKey({ armoredKey: armored });
     return { privateKey, publicKey: privateKey.toPublic() };
@@ -108,27 +119,39 @@ export class SigningKey {
     }
   }
 
-  /** Moves the plain key under the secret store's envelope when the store is unsealed. */
-  async #sealIfPossible(armored: string): Promise<void> {
-    if (!this.#envelope || this.#envelope.sealed()) {
+  /**
+   * Moves a plain key into the database, sealed, when the store is unsealed; returns the key to use
+   * (another control plane's, when it sealed one first).
+   */
+  async #sealIfPossible(armored: string): Promise<string> {
+    if (!this.#envelope || !this.#db || this.#envelope.sealed()) {
       this.#logger?.warn(
         { path: this.#path },
         'the APT signing key is kept unencrypted (mode 0600): give the secret store a root key to seal it',
       );
-      return;
+      return armored;
     }
-    const token = await this.#envelope.seal(armored, ENVELOPE_CONTEXT);
-    const staged = `${this.#sealedPath}.${process.pid}.tmp`;
-    await writeFile(staged, `${token}\n`, { mode: 0o600 });
-    await rename(staged, this.#sealedPath);
+    const sealed = await this.#envelope.seal(armored, ENVELOPE_CONTEXT);
+    const inserted = await (this.#db as Kysely<ArtifactTables>)
+      .insertInto('artifact_signing_keys')
+      .values({ id: 1, sealed })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    this.#sealedInDatabase = true;
+    if (!inserted) {
+      // Another control plane sealed its key first: every one signs with that key.
+      return this.#envelope.open((await this.#sealedToken())!, ENVELOPE_CONTEXT);
+    }
     await rm(this.#path, { force: true });
-    this.#logger?.info({ path: this.#sealedPath }, 'sealed the APT signing key with the secret store');
+    this.#logger?.info('sealed the APT signing key with the secret store');
+    return armored;
   }
 
   #keys() {
     // A key sealed by the secret store is usable only while the store is unsealed, like any secret:
     // once sealed, the copy in memory is dropped and opening it again answers the store's 503.
-    if (this.#envelope?.sealed() && existsSync(this.#sealedPath)) this.#loaded = undefined;
+    if (this.#envelope?.sealed() && this.#sealedInDatabase) this.#loaded = undefined;
     this.#loaded ??= this.#load().catch((error) => {
       this.#loaded = undefined;
       throw error;
