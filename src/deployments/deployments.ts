@@ -96,7 +96,7 @@ export async function requestDeployment(
   }
   const running = await activeDeployment(db, request.environment);
   if (running) throw new DeploymentInProgressError(request.environment, running);
-  const requires = (model as { promotion?: { requires: string | null } }).promotion?.requires ?? null;
+  const requires = model.promotion?.requires ?? null;
   if (
     requires &&
     request.trigger !== 'rollback' &&

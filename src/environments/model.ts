@@ -125,6 +125,8 @@ export const EnvironmentModel = z.strictObject({
   secrets: z.array(z.string()),
   access: z.strictObject({ admins: z.array(subject), deployers: z.array(subject) }),
   deploy: DeployStrategyModel,
+  /** Which versions it takes: those that passed `requires` first, or any. */
+  promotion: z.strictObject({ requires: name.nullable() }).default({ requires: null }),
   services: z.array(ServiceModel),
   loadBalancer: LoadBalancerModel.nullable(),
   database: DatabaseModel.nullable(),

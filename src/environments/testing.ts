@@ -28,6 +28,7 @@ export function emptyModel(name: string): EnvironmentModel {
     secrets: [],
     access: { admins: [], deployers: [] },
     deploy: { strategy: 'rolling', batchSize: 1, maxSurge: 1, maxUnavailable: 0 },
+    promotion: { requires: null },
     services: [],
     loadBalancer: null,
     database: null,

@@ -378,6 +378,22 @@ export function validateRepository(output: unknown): RepositoryValidation {
       if (found.length === 0) environments.push({ file: entry.file, model });
     }
   }
+  // A promotion policy must name an environment the repository defines.
+  for (const { file, model } of environments) {
+    const requires = model.promotion.requires;
+    if (requires !== null && (requires === model.name || !definedIn.has(requires))) {
+      problems.push({
+        file,
+        path: `${model.name}.promotion`,
+        value: requires,
+        message:
+          requires === model.name
+            ? `the environment "${model.name}" cannot require versions to pass itself first`
+            : `the environment "${requires}" that versions must pass first is not defined`,
+        fix: `Name an environment of environments/, like Promotion.after('${[...definedIn.keys()].find((n) => n !== model.name) ?? 'staging'}')`,
+      });
+    }
+  }
   for (const file of parsed.data.skipped) {
     problems.push({
       file,

@@ -532,6 +532,21 @@ export class Approval {
   }
 }
 
+/** Which versions an environment takes: any, or only those that passed another environment first. */
+export class Promotion {
+  private constructor(readonly json: { readonly requires: string | null }) {}
+
+  /** Any built version may be deployed (the default). */
+  static any(): Promotion {
+    return new Promotion({ requires: null });
+  }
+
+  /** Only versions that passed `environment` (its tests, or a successful deploy there), like production after staging. */
+  static after(environment: string): Promotion {
+    return new Promotion({ requires: String(environment) });
+  }
+}
+
 /** A reference to a secret of the environment, by name; the value never appears in a definition. */
 export class SecretRef implements HasValueProblems {
   readonly [VALUE_PROBLEMS]: readonly ValueProblem[];

@@ -8,6 +8,7 @@ import {
   DeployStrategy,
   InstanceSize,
   Placement,
+  Promotion,
   Provider,
   Scaling,
   SecretRef,
@@ -260,6 +261,8 @@ export interface EnvironmentProps {
   readonly deployers?: readonly string[];
   /** How releases roll out unless a deploy says otherwise. @default DeployStrategy.rolling() */
   readonly deploy?: DeployStrategy;
+  /** Which versions it takes: `Promotion.after('staging')` for production. @default Promotion.any() */
+  readonly promotion?: Promotion;
 }
 
 const ENVIRONMENT_KEYS = [
@@ -271,6 +274,7 @@ const ENVIRONMENT_KEYS = [
   'admins',
   'deployers',
   'deploy',
+  'promotion',
 ];
 
 /** One environment (integration, staging, production, …): what runs there and who runs it. */
@@ -315,6 +319,8 @@ export class Environment extends ConstructBase {
       this.expectChoice('approval', this.#props.approval, Approval, 'Approval.byAdmin()');
     if (this.#props.deploy !== undefined)
       this.expectChoice('deploy', this.#props.deploy, DeployStrategy, 'DeployStrategy.rolling()');
+    if (this.#props.promotion !== undefined)
+      this.expectChoice('promotion', this.#props.promotion, Promotion, "Promotion.after('staging')");
     for (const key of ['admins', 'deployers'] as const) {
       const list = this.#props[key];
       if (list === undefined) continue;
@@ -393,6 +399,7 @@ export class Environment extends ConstructBase {
         deployers: Array.isArray(props.deployers) ? [...new Set(props.deployers.map(String))].sort() : [],
       },
       deploy: (props.deploy instanceof DeployStrategy ? props.deploy : DeployStrategy.rolling()).json,
+      promotion: (props.promotion instanceof Promotion ? props.promotion : Promotion.any()).json,
       services: [...this.services].sort((a, b) => a.id.localeCompare(b.id)).map((s) => s.toJson()),
       loadBalancer: this.loadBalancer?.toJson() ?? null,
       database: this.database?.toJson() ?? null,

@@ -21,6 +21,7 @@ export {
   InstanceSize,
   type InstanceSizeProps,
   Placement,
+  Promotion,
   Provider,
   type RollingProps,
   Scaling,

@@ -71,6 +71,7 @@ export interface EnvironmentJson {
   readonly secrets: readonly string[];
   readonly access: { readonly admins: readonly string[]; readonly deployers: readonly string[] };
   readonly deploy: DeployStrategyJson;
+  readonly promotion: { readonly requires: string | null };
   readonly services: readonly ServiceJson[];
   readonly loadBalancer: LoadBalancerJson | null;
   readonly database: DatabaseJson | null;
