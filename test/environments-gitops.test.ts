@@ -191,7 +191,7 @@ describe('GitOps on the tracked branch', () => {
       'environments/integration.ts': environmentFile('integration', {
         release: 'r3',
         webExtra: 'replicas: 3,',
-        extra: `new Service(environment, 'api', { port: 8080, scaling: Scaling.auto({ min: 4, max: 2 }), secrets: { KEY: SecretRef.named('nope') } });`,
+        extra: `new Service(environment, 'api', { port: 8080, scaling: Scaling.auto({ min: 4, max: 2 }), secrets: { KEY: SecretRef.named('NOPE') } });`,
       }).replace('Approval, Database,', 'Approval, Database, SecretRef,'),
     });
     const source = await until(
@@ -208,7 +208,7 @@ describe('GitOps on the tracked branch', () => {
     expect(source.lastError.problems.map((p: any) => `${p.file}: ${p.path}: ${p.message}`)).toStrictEqual([
       'environments/integration.ts: integration.services.web.replicas: "replicas" is not a property of Service',
       "environments/integration.ts: integration.services.api.scaling.min: 'min' (4) must not be greater than 'max' (2)",
-      'environments/integration.ts: integration.services.api.secrets.KEY: the secret "nope" is not declared by the environment "integration"',
+      'environments/integration.ts: integration.services.api.secrets.KEY: the secret "NOPE" is not declared by the environment "integration"',
       'environments/integration.ts: integration.services.web.port: the port 8080 is already used by the service "api"',
     ]);
     const planned = await t.inject('POST', '/api/environments/integration/plans', {

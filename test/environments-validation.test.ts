@@ -23,7 +23,7 @@ describe('validation of an infrastructure repository', () => {
       'environments/integration.ts': environmentFile('integration', {
         webExtra: 'replicas: 3,',
         extra: `
-new Service(environment, 'api', { port: 8080, scaling: Scaling.auto({ min: 4, max: 2 }), secrets: { STRIPE_KEY: SecretRef.named('stripe-key') } });
+new Service(environment, 'api', { port: 8080, scaling: Scaling.auto({ min: 4, max: 2 }), secrets: { STRIPE_KEY: SecretRef.named('STRIPE_KEY') } });
 `,
       }).replace('Approval, Database,', 'Approval, Database, SecretRef,'),
       'environments/staging.ts': environmentFile('staging'),
@@ -60,9 +60,9 @@ new Service(environment, 'api', { port: 8080, scaling: Scaling.auto({ min: 4, ma
       {
         file: 'environments/integration.ts',
         path: 'integration.services.api.secrets.STRIPE_KEY',
-        value: 'stripe-key',
-        message: 'the secret "stripe-key" is not declared by the environment "integration"',
-        fix: 'Add secrets: ["stripe-key"] to the environment "integration"',
+        value: 'STRIPE_KEY',
+        message: 'the secret "STRIPE_KEY" is not declared by the environment "integration"',
+        fix: 'Add secrets: ["STRIPE_KEY"] to the environment "integration"',
       },
       {
         file: 'environments/integration.ts',

@@ -560,7 +560,8 @@ export class SecretRef implements HasValueProblems {
 
   /** The secret called `name` in the environment's vault (declared in the environment's `secrets`). */
   static named(name: string): SecretRef {
-    const ok = typeof name === 'string' && /^[a-z][a-z0-9._-]{0,62}$/.test(name);
+    // The same names the secrets store takes (`slipway secrets set ENV NAME`).
+    const ok = typeof name === 'string' && /^[A-Z_][A-Z0-9_]{0,127}$/.test(name);
     return new SecretRef(
       String(name),
       ok
@@ -568,14 +569,14 @@ export class SecretRef implements HasValueProblems {
         : [
             {
               value: describeValue(name),
-              message: 'a secret name must start with a letter and use a-z, 0-9, ".", "_" or "-"',
-              fix: 'Use a name such as "db-password"',
+              message: 'a secret name uses uppercase letters, digits and "_", as in the secrets store',
+              fix: 'Use a name such as "DB_PASSWORD"',
             },
           ],
     );
   }
 
-  /** 'SecretRef.named("db-password")'. */
+  /** 'SecretRef.named("DB_PASSWORD")'. */
   toString(): string {
     return `SecretRef.named(${JSON.stringify(this.name)})`;
   }

@@ -350,7 +350,7 @@ export class Environment extends ConstructBase {
         'secrets',
         secrets,
         "'secrets' must be a list of secret names",
-        'Use secrets: ["db-password"]',
+        'Use secrets: ["DB_PASSWORD"]',
       );
     }
     this.checkVariables('config', this.#props.config, 'string values');
@@ -559,7 +559,7 @@ export class Service extends ConstructBase {
           'secrets',
           p.secrets,
           "'secrets' must map variable names to SecretRef.named(...)",
-          'Use secrets: { DB_PASSWORD: SecretRef.named("db-password") }',
+          'Use secrets: { DB_PASSWORD: SecretRef.named("DB_PASSWORD") }',
         );
       } else {
         for (const [variable, ref] of Object.entries(p.secrets)) {

@@ -21,7 +21,7 @@ function staging() {
   const infra = new Infrastructure();
   const environment = new Environment(infra, 'staging', {
     provider: Provider.local(),
-    secrets: ['app-key'],
+    secrets: ['APP_KEY'],
     admins: ['group:ops', 'user:alice'],
     config: { APP_ENV: 'staging' },
   });
@@ -39,7 +39,7 @@ describe('the environment DSL', () => {
       healthCheck: { path: '/up', interval: Duration.seconds(5), timeout: Duration.millis(1500) },
       stopTimeout: Duration.minutes(1),
     });
-    web.useSecret('APP_KEY', SecretRef.named('app-key'));
+    web.useSecret('APP_KEY', SecretRef.named('APP_KEY'));
     new LoadBalancer(environment, 'public', { service: web, ports: [443, 80] });
     new Database(environment, 'main', {
       databases: ['app'],
@@ -61,7 +61,7 @@ describe('the environment DSL', () => {
       placement: { mode: 'dedicated', zones: [] },
       healthCheck: { path: '/up', intervalMs: 5000, timeoutMs: 1500, rise: 2, fall: 3 },
       env: {},
-      secrets: { APP_KEY: 'app-key' },
+      secrets: { APP_KEY: 'APP_KEY' },
       database: { database: 'app', role: 'app' },
       stopTimeoutMs: 60_000,
     });

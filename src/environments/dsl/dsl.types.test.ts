@@ -54,7 +54,7 @@ test('the DSL types refuse bare numbers for units, unknown properties and constr
     port: 8080,
     scaling: Scaling.auto({ min: 1, max: 3, targetCpu: Percent.of(70) }),
     healthCheck: { path: '/healthz', timeout: Duration.seconds(1) },
-    secrets: { APP_KEY: SecretRef.named('app-key') },
+    secrets: { APP_KEY: SecretRef.named('APP_KEY') },
   });
   expect(infra.synthesize().environments.map((e) => e.name)).toStrictEqual(['types', 'x', 'y']);
 });
