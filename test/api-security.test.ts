@@ -12,6 +12,7 @@ const PUBLIC_ROUTES = new Set([
   'GET /metrics', // Prometheus scrape; behind SLIPWAY_METRICS_TOKEN when set
   'POST /api/auth/login', // the way in (rate limited, backoff per account)
   'POST /api/auth/token', // the CLI's way in (same limits)
+  'POST /api/webhooks/:app', // git hosts and the post-receive hook: each call is checked by its HMAC signature or token
 ]);
 
 function isStaticConsoleFile(method: string, url: string): boolean {

@@ -2,6 +2,9 @@
  * Fixtures for tests of the control plane: a real server on 127.0.0.1 (port picked by the OS) over a
  * throwaway PostgreSQL cluster, with helpers to make users holding given roles.
  */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { randomToken } from '../core/index.ts';
 import { startPostgres, type TestPostgres } from '../store/testing.ts';
@@ -14,6 +17,8 @@ export interface TestServer {
   readonly url: string;
   readonly postgres: TestPostgres;
   readonly adminPassword: string;
+  /** The server's data directory (removed by `stop`). */
+  readonly dataDir: string;
   /** An API token of the bootstrap administrator. */
   readonly adminToken: string;
   /** Sends a request in-process (no socket), as `token` when given. */
@@ -40,6 +45,9 @@ export const TEST_USER_PASSWORD = 'test-user-password-1';
 /** Starts a control plane over a fresh PostgreSQL cluster. */
 export async function startTestServer(settings: ServerSettings = {}): Promise<TestServer> {
   const postgres = await startPostgres();
+  // A data directory of its own (artifacts, local environments, keys): never the checkout's .slipway.
+  const dataDir = await mkdtemp(join(tmpdir(), 'slipway-test-data-'));
+  await chmod(dataDir, 0o711);
   const adminPassword = `admin-${randomToken(12)}`;
   const config = loadServerConfig(
     {
@@ -57,6 +65,7 @@ export async function startTestServer(settings: ServerSettings = {}): Promise<Te
     server = await startServer(config);
   } catch (error) {
     await postgres.stop();
+    await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
   const inject: TestServer['inject'] = (method, path, options = {}) =>
@@ -113,7 +122,9 @@ export async function startTestServer(settings: ServerSettings = {}): Promise<Te
     async stop() {
       await server.close().catch(() => undefined);
       await postgres.stop();
+      await rm(dataDir, { recursive: true, force: true });
     },
+    dataDir,
   };
   return fixture;
 }
