@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../core/index.ts';
+import { dedicatedClientConfig } from '../store/index.ts';
 import type { CredentialRow } from './principal.ts';
 
 /** The channel identity tables notify on every change that can affect a credential's meaning. */
@@ -56,7 +57,7 @@ export class CredentialCache {
   async #listen(): Promise<void> {
     try {
       // A connection of its own, not from the pool: it stays open for as long as the server runs.
-      const client = new pg.Client({ ...this.#pool.options, application_name: 'slipway-identity-listener' });
+      const client = new pg.Client(dedicatedClientConfig(this.#pool, 'slipway-identity-listener'));
       await client.connect();
       client.on('notification', () => this.clear());
       client.on('error', () => this.#lost());

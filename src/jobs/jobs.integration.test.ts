@@ -103,7 +103,10 @@ describe('JobQueue', () => {
 describe('startSingletonLoop()', () => {
   test('only one replica leads; when it stops, another takes over', async () => {
     const runs = { a: 0, b: 0 };
-    const poolA = openDatabase({ connectionString: postgres.url });
+    // One replica connects with discrete fields (as the embedded server does, password and all),
+    // the other with a URL: the loop's own lock connection must work with both.
+    const { host, port, user, password, database } = postgres;
+    const poolA = openDatabase({ host, port, user, password, database });
     const poolB = openDatabase({ connectionString: postgres.url });
     const a = startSingletonLoop(poolA.pool, {
       name: 'test-loop',

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../core/index.ts';
+import { dedicatedClientConfig } from '../store/index.ts';
 
 /** Options for a loop that must run on one control-plane replica at a time. */
 export interface SingletonLoopOptions {
@@ -31,7 +32,7 @@ export interface SingletonLoop {
 export function startSingletonLoop(pool: pg.Pool, options: SingletonLoopOptions): SingletonLoop {
   let client: pg.Client | undefined;
   const connect = async (): Promise<pg.Client> => {
-    const fresh = new pg.Client({ ...pool.options, application_name: `slipway-loop-${options.name}` });
+    const fresh = new pg.Client(dedicatedClientConfig(pool, `slipway-loop-${options.name}`));
     fresh.on('error', () => loseLeadership('lock connection failed'));
     await fresh.connect();
     return fresh;

@@ -53,6 +53,14 @@ export function openDatabase(settings: ConnectionSettings, options: DatabaseOpti
   };
 }
 
+/**
+ * Options for a dedicated client beside `pool`, with the pool's connection settings. (pg keeps the
+ * pool's password as a non-enumerable property, so spreading `pool.options` alone would drop it.)
+ */
+export function dedicatedClientConfig(pool: pg.Pool, applicationName: string): pg.ClientConfig {
+  return { ...pool.options, password: pool.options.password, application_name: applicationName };
+}
+
 /** A postgres:// URL for an endpoint (socket directories go in the `host` query parameter). */
 export function endpointUrl(endpoint: ClusterEndpoint): string {
   const auth = `${encodeURIComponent(endpoint.user)}:${encodeURIComponent(endpoint.password)}`;

@@ -3,6 +3,7 @@ export {
   type ConnectionSettings,
   type Database,
   type DatabaseOptions,
+  dedicatedClientConfig,
   endpointUrl,
   inTransaction,
   openDatabase,
