@@ -475,7 +475,6 @@ function applyStatements(
          FROM ${staging} s WHERE s._op = 'u' AND s._present AND ${match}`,
     );
   }
-  // Keys only inserted are new on the replica.
   // Keys only inserted are new on the replica — or untouched ones an INSERT … ON CONFLICT DO NOTHING
   // met on the source, which the replica already has as they are.
   if (counts.inserted > 0) {
@@ -551,6 +550,19 @@ export interface BatchOptions {
   readonly whileHoldingSnapshot?: (snapshot: Snapshot) => Promise<void>;
 }
 
+/** The result of a poll that found nothing to apply and wrote nothing. */
+function idleResult(header: Header): BatchResult {
+  return {
+    snapshot: header.snapshot,
+    at: header.at,
+    rows: 0,
+    tables: [],
+    ddl: 0,
+    committed: false,
+    empty: true,
+  };
+}
+
 /**
  * Applies one batch. Both transactions are rolled back when anything fails, leaving the target at its
  * previous position.
@@ -572,11 +584,20 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
     }
     const changed = header.changed.filter((c) => !fullCopies.has(c.id));
     const empty = ddl.length === 0 && fullCopies.size === 0 && changed.length === 0;
+    // Nothing to apply and no heartbeat due: the position stays where it is, so nothing is written.
+    const idle = empty && !options.commitEmpty && !options.whileHoldingSnapshot;
+    const catalogAge = Date.now() - (context.targetCatalog?.readAt ?? 0);
+    if (idle && catalogAge <= TARGET_CATALOG_MAX_AGE_MS) {
+      // The target's catalog is recent enough to compare shapes with: an idle poll costs the target nothing.
+      checkShapes(context, header);
+      for (const table of activeTables(context)) table.info = header.catalog.get(table.oid) ?? table.info;
+      await context.source.query('COMMIT');
+      return idleResult(header);
+    }
 
     await context.target.query('BEGIN');
     targetOpen = true;
     for (const event of ddl) await context.target.query(event.payload ?? '');
-    const catalogAge = Date.now() - (context.targetCatalog?.readAt ?? 0);
     if (ddl.length > 0 || catalogAge > TARGET_CATALOG_MAX_AGE_MS) {
       if (ddl.length > 0) context.staged.clear();
       await refreshTargetCatalog(context);
@@ -589,19 +610,12 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
     checkShapes(context, header);
     for (const table of activeTables(context)) table.info = header.catalog.get(table.oid) ?? table.info;
 
-    if (empty && !options.commitEmpty && !options.whileHoldingSnapshot) {
+    if (idle) {
+      // Only the target's catalog was due for a refresh (to notice DDL made on the replica).
       await context.target.query('ROLLBACK');
       targetOpen = false;
       await context.source.query('COMMIT');
-      return {
-        snapshot: header.snapshot,
-        at: header.at,
-        rows: 0,
-        tables: [],
-        ddl: 0,
-        committed: false,
-        empty,
-      };
+      return idleResult(header);
     }
 
     let rows = 0;
