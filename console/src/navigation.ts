@@ -9,6 +9,7 @@ import type { Grant, Role } from './api/types.ts';
 import { AppsPage } from './pages/apps-page.tsx';
 import { ArtifactsPage } from './pages/artifacts-page.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
+import { DeploymentsPage } from './pages/deployments-page.tsx';
 import { EnvironmentsPage } from './pages/environments-page.tsx';
 import { GroupsPage } from './pages/groups-page.tsx';
 import { NotificationsPage } from './pages/notifications-page.tsx';
@@ -69,6 +70,13 @@ export const NAVIGATION: readonly NavigationEntry[] = [
     section: 'Delivery',
     component: ArtifactsPage,
     access: { role: 'viewer', scope: 'platform' },
+  },
+  {
+    label: 'Deployments',
+    path: '/deployments',
+    section: 'Delivery',
+    component: DeploymentsPage,
+    access: { role: 'viewer', scope: 'any' },
   },
   {
     label: 'Audit log',
