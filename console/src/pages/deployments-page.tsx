@@ -1,4 +1,4 @@
-import { type ReactNode, useCallback, useEffect, useId, useState } from 'react';
+import { useCallback, useEffect, useId, useState } from 'react';
 import { holdsRoleAnywhere } from '../access.ts';
 import { DateTime } from '../components/date-time.tsx';
 import { DeployForm } from '../components/deployments/deploy-form.tsx';
@@ -73,61 +73,34 @@ export function DeploymentsPage() {
         environment={environment}
         environments={names}
         onEnvironment={setEnvironment}
-        deploy={
-          <DeployButton
-            mayDeploy={deployable.length > 0}
-            holdsDeployer={holdsRoleAnywhere(whoami.grants, 'deployer')}
-            environmentsKnown={environments.data !== undefined}
-            open={deploying}
-            onClick={() => {
-              setNotice(undefined);
-              setDeploying(true);
-            }}
-          />
-        }
+        deploy={{
+          enabled: deployable.length > 0 && !deploying,
+          reason: whyNoDeploy({
+            mayDeploy: deployable.length > 0,
+            holdsDeployer: holdsRoleAnywhere(whoami.grants, 'deployer'),
+            environmentsKnown: environments.data !== undefined,
+          }),
+          open: () => {
+            setNotice(undefined);
+            setDeploying(true);
+          },
+        }}
       />
     </Page>
   );
 }
 
-/** The Deploy button, disabled with the reason when the user may not deploy anywhere. */
-function DeployButton({
-  mayDeploy,
-  holdsDeployer,
-  environmentsKnown,
-  open,
-  onClick,
-}: {
+/** Why the user cannot deploy, or undefined when they can. */
+function whyNoDeploy(options: {
   readonly mayDeploy: boolean;
   readonly holdsDeployer: boolean;
   readonly environmentsKnown: boolean;
-  readonly open: boolean;
-  readonly onClick: () => void;
-}) {
-  const reasonId = useId();
-  const reason = !holdsDeployer
-    ? 'Deploying needs role "deployer" on an environment; ask one of its administrators'
-    : environmentsKnown && !mayDeploy
-      ? 'No environment you deploy to exists yet'
-      : undefined;
-  return (
-    <>
-      {reason ? (
-        <span id={reasonId} className="muted">
-          {reason}
-        </span>
-      ) : null}
-      <button
-        type="button"
-        className="button-primary"
-        disabled={!mayDeploy || open}
-        aria-describedby={reason ? reasonId : undefined}
-        onClick={onClick}
-      >
-        Deploy
-      </button>
-    </>
-  );
+}): string | undefined {
+  if (!options.holdsDeployer) {
+    return 'Deploying needs role "deployer" on an environment; ask one of its administrators';
+  }
+  if (options.environmentsKnown && !options.mayDeploy) return 'No environment you deploy to exists yet';
+  return undefined;
 }
 
 function DeploymentList({
@@ -139,9 +112,14 @@ function DeploymentList({
   readonly environment: string | undefined;
   readonly environments: readonly string[];
   readonly onEnvironment: (environment: string | undefined) => void;
-  readonly deploy: ReactNode;
+  readonly deploy: {
+    readonly enabled: boolean;
+    readonly reason: string | undefined;
+    readonly open: () => void;
+  };
 }) {
   const { client } = useSession();
+  const reasonId = useId();
   const list = useResource(
     useCallback(
       () => client.get<Deployment[]>('/api/deployments', { environment, limit: 100 }),
@@ -162,16 +140,29 @@ function DeploymentList({
       title={environment ? `Deployments to ${environment}` : 'Recent deployments'}
       actions={
         <>
-          {deploy}
+          <button
+            type="button"
+            className="button-primary"
+            disabled={!deploy.enabled}
+            aria-describedby={deploy.reason ? reasonId : undefined}
+            onClick={deploy.open}
+          >
+            Deploy
+          </button>
           <button type="button" onClick={list.reload} disabled={list.loading}>
             Refresh
           </button>
         </>
       }
     >
+      {deploy.reason ? (
+        <p id={reasonId} className="muted">
+          {deploy.reason}
+        </p>
+      ) : null}
       <div className="filter-bar">
         <SelectField
-          className="field-compact"
+          className="field-compact deployment-filter"
           label="Environment"
           name="environment"
           options={[{ value: '', label: 'All environments' }, ...choices]}

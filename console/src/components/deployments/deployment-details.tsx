@@ -63,7 +63,7 @@ export function DeploymentDetails({ number, onClose, onRolledBack }: DeploymentD
             <dt>State</dt>
             <dd>
               <DeploymentStateBadge state={deployment.state} />{' '}
-              {live.live ? <span className="muted">(live)</span> : null}
+              {live.live && !isFinished(deployment) ? <span className="muted">(live)</span> : null}
               {deployment.reason ? <> {deployment.reason}</> : null}
             </dd>
             <dt>Release</dt>
