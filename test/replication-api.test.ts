@@ -145,3 +145,34 @@ describe('replication API: the lag alert', () => {
     expect(link.events[0]).toMatchObject({ kind: 'lag-recovered' });
   });
 });
+
+describe('replication API: status', () => {
+  test('counts every change committed before it is asked for, a schema change the replica lacks included', async () => {
+    // given the caught-up link of the alert test, its applier away, and a status just read
+    const before = (await admin('GET', '/api/replication/links/alerting')).json();
+    expect(before.status.pendingChanges).toBe(0);
+
+    // when a row, then a schema change through the link, commit on the source
+    await runSql(pair.source.url, `INSERT INTO organisations (name) VALUES ('right after')`);
+    const afterRow = (await admin('GET', '/api/replication/links/alerting')).json();
+    const ddl = await admin('POST', '/api/replication/links/alerting/ddl', {
+      script: 'ALTER TABLE organisations ADD COLUMN note text',
+    });
+    expect(ddl.statusCode).toBe(200);
+    const afterDdl = (await admin('GET', '/api/replication/links/alerting')).json();
+
+    // then each status counts them at once (not a reading from before them), until the applier has run
+    expect(afterRow.status.pendingChanges).toBe(1);
+    expect(afterDdl.status.pendingChanges).toBe(2);
+    const applier = startApplier('alerting', pair);
+    await waitForCatchUp('alerting', pair);
+    await applier.stop();
+    const caughtUp = (await admin('GET', '/api/replication/links/alerting')).json();
+    expect(caughtUp.status.pendingChanges).toBe(0);
+    const [replica] = await runSql<{ n: string }>(
+      pair.target.url,
+      `SELECT count(*)::text AS n FROM information_schema.columns WHERE table_name = 'organisations' AND column_name = 'note'`,
+    );
+    expect(replica!.n).toBe('1');
+  });
+});

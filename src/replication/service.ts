@@ -254,11 +254,18 @@ export class ReplicationService {
     }
   }
 
-  /** The live status of a link (cached for a second), or the reason it cannot be read. */
-  async status(row: LinkRow): Promise<{ status: LiveStatus | null; error: string | null }> {
+  /**
+   * The live status of a link, or the reason it cannot be read. Alerts and metrics share a reading up
+   * to a second old; `fresh` reads it again, so a status asked for after a change on the source
+   * counts that change (a cached reading from before it would say the replica had caught up).
+   */
+  async status(
+    row: LinkRow,
+    options: { fresh?: boolean } = {},
+  ): Promise<{ status: LiveStatus | null; error: string | null }> {
     const key = `${row.id}:${row.direction}`;
     let cached = this.#statusCache.get(key);
-    if (!cached || Date.now() - cached.at > STATUS_CACHE_MS) {
+    if (!cached || options.fresh || Date.now() - cached.at > STATUS_CACHE_MS) {
       cached = { at: Date.now(), value: this.#readStatus(row) };
       cached.value.catch(() => undefined);
       this.#statusCache.set(key, cached);
@@ -271,7 +278,7 @@ export class ReplicationService {
   }
 
   async #summary(row: LinkRow): Promise<LinkSummary> {
-    const { status, error } = await this.status(row);
+    const { status, error } = await this.status(row, { fresh: true });
     return {
       name: row.name,
       state: row.state,

@@ -10,7 +10,9 @@ import { type ReplicaState, readReplicaState } from './replica.ts';
 
 /**
  * Counts the captured changes the target has not applied: log rows of transactions the table's (or
- * the link's) position does not cover. Rows of uncommitted transactions are not counted.
+ * the link's) position does not cover, and the schema changes, TRUNCATEs and resyncs recorded in the
+ * link's event log that it does not cover either (a schema change alone writes no log row, yet the
+ * replica does not have it). Rows of uncommitted transactions are not counted.
  */
 export async function pendingChanges(
   source: pg.Client,
@@ -18,11 +20,15 @@ export async function pendingChanges(
   tables: readonly { readonly id: number; readonly position?: Snapshot | undefined }[],
   position: Snapshot,
 ): Promise<number> {
-  if (tables.length === 0) return 0;
-  const parts = tables.flatMap((table) => {
+  const events = qualified(linkSchema(link), 'events');
+  const parts = [`(SELECT count(*) FROM ${events} WHERE kind = 'ddl' AND ${notVisibleFilter(position)})`];
+  for (const table of tables) {
     const filter = notVisibleFilter(table.position ?? position);
-    return [0, 1].map((g) => `(SELECT count(*) FROM ${logTable(link, table.id, g)} WHERE ${filter})`);
-  });
+    parts.push(
+      ...[0, 1].map((g) => `(SELECT count(*) FROM ${logTable(link, table.id, g)} WHERE ${filter})`),
+      `(SELECT count(*) FROM ${events} WHERE kind <> 'ddl' AND table_id = ${table.id} AND ${filter})`,
+    );
+  }
   const { rows } = await source.query<{ pending: string }>(`SELECT (${parts.join(' + ')})::text AS pending`);
   return Number(rows[0]?.pending ?? 0);
 }
