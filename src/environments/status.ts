@@ -204,9 +204,19 @@ export async function environmentView(
     const servers = (observed?.servers ?? []).filter((s) => spec.servers.includes(s.name));
     const lbProblems: string[] = [];
     if (observed && !observed.running) lbProblems.push('HAProxy is not running');
+    // A host with nothing to serve yet (an app's service before its first release) is expected to be
+    // DOWN at the balancer: it waits for a deployment, it is not broken.
+    const awaitingRelease = new Set(
+      hostRows
+        .filter((h) => {
+          const document = h.document as HostDocument;
+          return !document.release && document.processes.length === 0;
+        })
+        .map((h) => h.name),
+    );
     for (const server of spec.servers) {
       const s = servers.find((x) => x.name === server);
-      if (observed?.running && !s?.status.startsWith('UP'))
+      if (observed?.running && !s?.status.startsWith('UP') && !awaitingRelease.has(server))
         lbProblems.push(`server ${server} is ${s?.status ?? 'missing'}`);
     }
     if (!observed) lbProblems.push('not observed yet');

@@ -54,6 +54,7 @@ export async function startTestServer(settings: ServerSettings = {}): Promise<Te
       port: 0,
       logLevel: 'silent',
       databaseUrl: postgres.url,
+      dataDir,
       adminPassword,
       loginRateLimit: 1000,
       ...settings,
