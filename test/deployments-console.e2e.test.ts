@@ -1,7 +1,8 @@
 /**
  * The console's Deployments page in Debian Chromium (playwright-core) against a started control plane:
  * the list, a running deployment's steps and hook output updating live as its runner writes events, a
- * refused deploy showing the server's message and hint, and what a viewer sees (Deploy disabled).
+ * refused deploy and rollback showing the server's message and hint, and what a viewer sees (Deploy
+ * disabled with the reason, no rollback).
  *
  * The deployments are seeded as rows, without hosts: the test holds the deployments leader lock, so no
  * runner of the server touches them, and it writes their events itself.
@@ -286,10 +287,28 @@ describe('the Deployments page', () => {
       alert,
       `Wait for it (\`slipway deployments show ${running.number} --wait\`), then deploy again`,
     );
+    // A chosen strategy goes in the same request, in the shape the server accepts (refused as busy, not as invalid).
+    await form.getByLabel('Strategy').selectOption('canary');
+    await form.getByLabel('Canary steps (%)').fill('20, 100');
+    await form.getByRole('button', { name: 'Deploy…' }).click();
+    await dialog.getByText('with a canary at 20 → 100 % of the traffic').waitFor();
+    const answer = page.waitForResponse(
+      (response) => response.url().endsWith('/api/deployments') && response.request().method() === 'POST',
+    );
+    await dialog.getByRole('button', { name: 'Deploy', exact: true }).click();
+    const response = await answer;
+    expect(response.status()).toBe(409);
+    expect(JSON.parse(response.request().postData() ?? '{}')).toStrictEqual({
+      environment: 'staging',
+      app: 'shop',
+      version: '1.2.0',
+      strategy: { strategy: 'canary', steps: [20, 100] },
+    });
+    await waitForText(alert, 'is predeploy');
     await form.getByRole('button', { name: 'Cancel' }).click();
   });
 
-  test('a finished deployment stops following and offers a rollback to its deployers', async () => {
+  test("a finished deployment stops following; Roll back names its target and shows the server's answer", async () => {
     const details = page.getByRole('region', { name: `Deployment #${running.number}` });
     await db()
       .updateTable('deployments')
@@ -312,7 +331,16 @@ describe('the Deployments page', () => {
         `staging goes back to shop 1.0.0, the version it ran before deployment #${running.number} (1.1.0)`,
       )
       .waitFor();
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    // The request reaches the server; this seeded version has no artifact to install, and it says so.
+    await dialog.getByRole('button', { name: 'Roll back' }).click();
+    await waitForText(
+      details.getByRole('alert'),
+      'Cannot find version "1.0.0" of app "shop" in the artifact repository',
+    );
+    await waitForText(
+      details.getByRole('alert'),
+      'Run `slipway artifacts list --app shop` to see its versions',
+    );
   });
 
   test('a viewer sees the deployments, with Deploy disabled and why, and no rollback', async () => {
