@@ -11,6 +11,7 @@ import { createHmac } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateRootKey } from '../src/secrets/index.ts';
 import { removeBenchDir, report, startBenchServer } from './support.ts';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 60);
@@ -39,8 +40,11 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-const server = await startBenchServer({ adminPassword: PASSWORD });
 const repoRoot = await mkdtemp(join(tmpdir(), 'slipway-bench-repo-'));
+// Apps' webhook secrets are sealed by the secret store: the server needs its root key.
+const rootKeyFile = join(repoRoot, 'root.key');
+await writeFile(rootKeyFile, `${generateRootKey()}\n`, { mode: 0o600 });
+const server = await startBenchServer({ adminPassword: PASSWORD, rootKeyFile });
 try {
   const call = async (method: string, path: string, body?: unknown, token?: string) => {
     const response = await fetch(`${server.url}${path}`, {

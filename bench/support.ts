@@ -20,6 +20,8 @@ const BIN = new URL('../bin/slipway.js', import.meta.url).pathname;
 export async function startBenchServer(options: {
   dataDir?: string;
   adminPassword: string;
+  /** A file holding the secret store's root key (without it the store is sealed). */
+  rootKeyFile?: string;
 }): Promise<BenchServer> {
   const dataDir = options.dataDir ?? join(await mkdtemp(join(tmpdir(), 'slipway-bench-')), 'data');
   await chmod(join(dataDir, '..'), 0o711);
@@ -33,6 +35,7 @@ export async function startBenchServer(options: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
         SLIPWAY_ADMIN_PASSWORD: options.adminPassword,
+        ...(options.rootKeyFile ? { SLIPWAY_ROOT_KEY_FILE: options.rootKeyFile } : {}),
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     },

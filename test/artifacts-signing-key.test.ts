@@ -57,7 +57,7 @@ async function verifyInRelease(t: PipelineTestServer): Promise<string> {
 
 describe('the APT signing key', () => {
   test('without a root key it is a file only Slipway can read', async () => {
-    const t = await startPipelineServer();
+    const t = await startPipelineServer({ rootKey: undefined });
     servers.push(t);
     expect((await publishAndPromote(t, '1.0.0')).statusCode).toBe(200);
     await verifyInRelease(t);

@@ -9,9 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { artifactsMigrations, openArtifactRepository } from '../src/artifacts/index.ts';
+import { auditMigrations } from '../src/audit/index.ts';
 import { SYSTEM_CLOCK } from '../src/core/index.ts';
 import { JobQueue } from '../src/jobs/index.ts';
 import {
+  AppSecrets,
+  appSecretCipher,
   BUILD_STEPS,
   CreateAppBody,
   createApp,
@@ -23,12 +26,14 @@ import {
 } from '../src/pipelines/index.ts';
 import { readLogs } from '../src/pipelines/run-log.ts';
 import { findRun } from '../src/pipelines/runs.ts';
+import { generateRootKey, SecretVault, secretsMigrations } from '../src/secrets/index.ts';
 import { type Database, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { startPostgres, type TestPostgres } from '../src/store/testing.ts';
 import { makeRepository, type TestRepository, tinyApp } from './pipelines-support.ts';
 
 let postgres: TestPostgres;
 let database: Database;
+let vault: SecretVault;
 let root: string;
 let repo: TestRepository;
 const deployed: string[] = [];
@@ -77,6 +82,7 @@ async function controlPlane(): Promise<{ service: PipelinesService; stop(): Prom
     pool: database.pool,
     queue,
     artifacts: openArtifactRepository({ db: database.db, dataDir: join(root, 'data') }),
+    secretCipher: appSecretCipher(vault),
     dataDir: join(root, 'data'),
     clock: SYSTEM_CLOCK,
     steps: [...BUILD_STEPS, deployToIntegration, integrationTests],
@@ -107,7 +113,13 @@ async function until(check: () => Promise<boolean>, timeoutMs = 60_000): Promise
 beforeAll(async () => {
   postgres = await startPostgres();
   database = openDatabase({ connectionString: postgres.url });
-  await migrateToLatest(database.db, [artifactsMigrations, pipelinesMigrations]);
+  await migrateToLatest(database.db, [
+    auditMigrations,
+    secretsMigrations,
+    artifactsMigrations,
+    pipelinesMigrations,
+  ]);
+  vault = await SecretVault.open({ db: database.db, rootKey: { value: generateRootKey() } });
   root = await mkdtemp(join(tmpdir(), 'slipway-extension-'));
   await chmod(root, 0o711);
   repo = await makeRepository();
@@ -115,7 +127,9 @@ beforeAll(async () => {
   files['slipway.yaml'] += 'health_check:\n  path: /up\n';
   await repo.commit(files);
   await repo.push();
-  await createApp(database.db, CreateAppBody.parse({ name: 'extended', repository: repo.bare }));
+  await createApp(database.db, CreateAppBody.parse({ name: 'extended', repository: repo.bare }), {
+    secrets: new AppSecrets(appSecretCipher(vault)),
+  });
 });
 afterAll(async () => {
   await database?.close();

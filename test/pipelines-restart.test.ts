@@ -4,11 +4,12 @@
  * and runs it again as a new attempt. Nothing stays "running".
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Run } from '../src/pipelines/index.ts';
+import { generateRootKey } from '../src/secrets/index.ts';
 import { freePort, startPostgres, type TestPostgres } from '../src/store/testing.ts';
 import { makeRepository, type TestRepository, tinyApp } from './pipelines-support.ts';
 
@@ -36,6 +37,8 @@ async function startServer(): Promise<Server> {
         HOME: process.env.HOME ?? '/tmp',
         SLIPWAY_DATABASE_URL: postgres.url,
         SLIPWAY_ADMIN_PASSWORD: PASSWORD,
+        // Apps' webhook secrets are sealed by the secret store: both control planes share its root key.
+        SLIPWAY_ROOT_KEY_FILE: join(root, 'root.key'),
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -75,6 +78,7 @@ async function call<T = any>(
 beforeAll(async () => {
   postgres = await startPostgres();
   root = await mkdtemp(join(tmpdir(), 'slipway-restart-'));
+  await writeFile(join(root, 'root.key'), `${generateRootKey()}\n`, { mode: 0o600 });
   await chmod(root, 0o711);
   repo = await makeRepository();
   await repo.commit(tinyApp('survivor', { build: 'sleep 4; echo built > out.txt' }));

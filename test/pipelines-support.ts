@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Run } from '../src/pipelines/index.ts';
+import { generateRootKey } from '../src/secrets/index.ts';
 import { startTestServer, type TestServer } from '../src/server/testing.ts';
 
 const execFileAsync = promisify(execFile);
@@ -19,14 +20,19 @@ export interface PipelineTestServer extends TestServer {
   stopAll(): Promise<void>;
 }
 
-/** Starts a control plane with its own data directory, reachable by the build user. */
+/**
+ * Starts a control plane with its own data directory, reachable by the build user. Its secret store
+ * gets a fresh root key (apps' webhook secrets are sealed by it) unless `settings` names one, or
+ * sets `rootKey: undefined` for a sealed store.
+ */
 export async function startPipelineServer(
   settings: Record<string, unknown> = {},
 ): Promise<PipelineTestServer> {
   const root = await mkdtemp(join(tmpdir(), 'slipway-pipelines-'));
   await chmod(root, 0o711);
   const dataDir = join(root, 'data');
-  const server = await startTestServer({ dataDir, ...settings });
+  const rootKey = 'rootKey' in settings || 'rootKeyFile' in settings ? {} : { rootKey: generateRootKey() };
+  const server = await startTestServer({ dataDir, ...rootKey, ...settings });
   return Object.assign(server, {
     dataDir,
     async stopAll() {

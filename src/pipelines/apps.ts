@@ -1,11 +1,12 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { newId, randomToken } from '../core/index.ts';
+import type { AppSecrets } from './app-secrets.ts';
 import { AppBusyError, AppExistsError, AppNotFoundError } from './errors.ts';
 import type { App, AppSettingsChange, CreateAppBody, PipelineTables } from './schema.ts';
 
 type Db = Kysely<PipelineTables>;
 
-/** An app's stored row, secrets included: for the module's own use, never for answers. */
+/** An app's stored row, its sealed secrets included: for the module's own use, never for answers. */
 export type AppRow = Selectable<PipelineTables['pipeline_apps']>;
 
 /** Webhook secrets: 32 random bytes, URL-safe. */
@@ -31,7 +32,7 @@ export function toApp(row: AppRow, baseUrl = ''): App {
     pollIntervalSeconds: row.poll_interval_seconds,
     retentionKeep: row.retention_keep,
     webhookUrl: `${baseUrl}${webhookPath(row.name)}`,
-    hookInstalled: row.hook_secret !== null,
+    hookInstalled: row.sealed_hook_secret !== null || row.plain_hook_secret !== null,
     latestBuild:
       row.latest_run_number !== null && row.latest_version && row.latest_built_at
         ? {
@@ -47,19 +48,21 @@ export function toApp(row: AppRow, baseUrl = ''): App {
 }
 
 /**
- * Registers an app; returns it with its webhook secret, which is shown this once.
- * @throws AppExistsError
+ * Registers an app; returns it with its webhook secret, which is shown this once and stored sealed.
+ * @throws AppExistsError; AppSecretsSealedError (before writing anything) while the secret store is sealed
  */
 export async function createApp(
   db: Db,
   input: CreateAppBody,
-  actor?: string,
+  options: { readonly secrets: AppSecrets; readonly actor?: string | undefined },
 ): Promise<{ row: AppRow; webhookSecret: string }> {
+  const id = newId();
   const webhookSecret = newSecret();
+  const sealed = await options.secrets.seal(id, 'webhook', webhookSecret, `register app "${input.name}"`);
   const row = await db
     .insertInto('pipeline_apps')
     .values({
-      id: newId(),
+      id,
       name: input.name,
       repository: input.repository,
       branch: input.branch,
@@ -68,15 +71,17 @@ export async function createApp(
       concurrency: input.concurrency,
       poll_interval_seconds: input.pollIntervalSeconds,
       retention_keep: input.retentionKeep,
-      webhook_secret: webhookSecret,
-      hook_secret: null,
+      sealed_webhook_secret: sealed,
+      sealed_hook_secret: null,
+      plain_webhook_secret: null,
+      plain_hook_secret: null,
       last_polled_at: null,
       last_polled_commit: null,
       latest_run_id: null,
       latest_run_number: null,
       latest_version: null,
       latest_built_at: null,
-      created_by: actor ?? null,
+      created_by: options.actor ?? null,
     })
     .onConflict((oc) => oc.column('name').doNothing())
     .returningAll()
@@ -149,32 +154,32 @@ export async function deleteApp(db: Db, name: string): Promise<AppRow> {
 
 /**
  * Replaces an app's webhook secret; the old one stops working at once. Returns the new one (shown once).
- * @throws AppNotFoundError
+ * @throws AppNotFoundError, AppSecretsSealedError
  */
-export async function rotateWebhookSecret(db: Db, name: string): Promise<string> {
+export async function rotateWebhookSecret(db: Db, name: string, secrets: AppSecrets): Promise<string> {
+  const { id } = await getApp(db, name);
   const secret = newSecret();
-  const row = await db
+  const sealed = await secrets.seal(id, 'webhook', secret, `replace the webhook secret of app "${name}"`);
+  await db
     .updateTable('pipeline_apps')
-    .set({ webhook_secret: secret })
-    .where('name', '=', name)
-    .returning('id')
-    .executeTakeFirst();
-  if (!row) throw new AppNotFoundError(name);
+    .set({ sealed_webhook_secret: sealed, plain_webhook_secret: null })
+    .where('id', '=', id)
+    .execute();
   return secret;
 }
 
 /**
  * Makes a new secret for the app's post-receive hook (a hook installed earlier stops working).
- * @throws AppNotFoundError
+ * @throws AppNotFoundError, AppSecretsSealedError
  */
-export async function issueHookSecret(db: Db, name: string): Promise<string> {
+export async function issueHookSecret(db: Db, name: string, secrets: AppSecrets): Promise<string> {
+  const { id } = await getApp(db, name);
   const secret = `whk_${randomToken(32)}`;
-  const row = await db
+  const sealed = await secrets.seal(id, 'hook', secret, `make a hook secret for app "${name}"`);
+  await db
     .updateTable('pipeline_apps')
-    .set({ hook_secret: secret })
-    .where('name', '=', name)
-    .returning('id')
-    .executeTakeFirst();
-  if (!row) throw new AppNotFoundError(name);
+    .set({ sealed_hook_secret: sealed, plain_hook_secret: null })
+    .where('id', '=', id)
+    .execute();
   return secret;
 }

@@ -1,4 +1,10 @@
-import { ConflictError, NotFoundError, SlipwayError, UnauthenticatedError } from '../core/index.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  SlipwayError,
+  UnauthenticatedError,
+  UnavailableError,
+} from '../core/index.ts';
 
 /** No app has this name. */
 export class AppNotFoundError extends NotFoundError {
@@ -69,5 +75,22 @@ export class WebhookSignatureError extends UnauthenticatedError {
 export class StepFailedError extends SlipwayError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super('INVALID_INPUT', message, { ...options, retryable: false });
+  }
+}
+
+/**
+ * An app's webhook secrets are needed (to seal a new one or check a signature) while the secret
+ * store that encrypts them is sealed: 503 until it is unsealed.
+ */
+export class AppSecretsSealedError extends UnavailableError {
+  constructor(
+    readonly action: string,
+    cause: SlipwayError,
+  ) {
+    const reason = cause.message.replace(/^The secret store is sealed: /, '');
+    super(`Cannot ${action}: the secret store that encrypts webhook secrets is sealed (${reason})`, {
+      hint: cause.hint ?? 'Unseal the secret store (`slipway secrets unseal`), then try again',
+      cause,
+    });
   }
 }

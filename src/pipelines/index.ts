@@ -1,4 +1,5 @@
 /** @module Pipelines: apps, triggers (webhooks, the git hook, polling), runs and their steps, the build sandbox. */
+export { type AppSecretCipher, type AppSecretKind, AppSecrets, appSecretCipher } from './app-secrets.ts';
 export { type AppRow, createApp, findApp, toApp, webhookPath } from './apps.ts';
 export {
   BUILD_STEPS,
@@ -11,6 +12,7 @@ export {
   AppBusyError,
   AppExistsError,
   AppNotFoundError,
+  AppSecretsSealedError,
   RunFinishedError,
   RunNotFoundError,
   StepFailedError,
@@ -29,7 +31,12 @@ export type {
   SandboxRun,
   StepContext,
 } from './pipeline-step.ts';
-export { HOOK_MARKER, installPostReceiveHook, renderPostReceiveHook } from './post-receive-hook.ts';
+export {
+  HOOK_MARKER,
+  HOOK_SECRET_FILE,
+  installPostReceiveHook,
+  renderPostReceiveHook,
+} from './post-receive-hook.ts';
 export { type PipelineRouteOptions, pipelineRoutes } from './routes.ts';
 export { recoverStaleRuns } from './run-lifecycle.ts';
 export { type LogRedactor, RunEvents } from './run-log.ts';

@@ -88,4 +88,22 @@ export const pipelinesMigrations: MigrationSet = {
       `.execute(db);
     },
   },
+  // Apps' webhook and hook secrets are sealed at rest with the secrets module's envelope cipher. SQL
+  // cannot encrypt (the root key is not the database's), so existing values move to plain_* columns
+  // and the pipelines service seals them and clears the plain copies once the secret store is
+  // unsealed (at start, then on the leader's polling pass): see AppSecrets.sealPlaintext.
+  '2026-11-29T1000-pipelines-sealed-webhook-secrets': {
+    async up(db: Kysely<any>) {
+      await sql`
+        ALTER TABLE pipeline_apps RENAME COLUMN webhook_secret TO plain_webhook_secret;
+        ALTER TABLE pipeline_apps RENAME COLUMN hook_secret TO plain_hook_secret;
+        ALTER TABLE pipeline_apps ALTER COLUMN plain_webhook_secret DROP NOT NULL;
+        ALTER TABLE pipeline_apps
+          ADD COLUMN sealed_webhook_secret text,
+          ADD COLUMN sealed_hook_secret text,
+          ADD CONSTRAINT pipeline_apps_webhook_secret_kept
+            CHECK (sealed_webhook_secret IS NOT NULL OR plain_webhook_secret IS NOT NULL);
+      `.execute(db);
+    },
+  },
 };

@@ -4,6 +4,7 @@ import { openArtifactRepository } from '../artifacts/index.ts';
 import type { AnyRoute, Clock, Logger } from '../core/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { SecretVault } from '../secrets/index.ts';
+import { appSecretCipher } from './app-secrets.ts';
 import type { PipelineStep } from './pipeline-step.ts';
 import { pipelineRoutes } from './routes.ts';
 import { PipelinesService } from './service.ts';
@@ -26,8 +27,8 @@ export interface PipelinesModuleOptions {
   readonly buildUser?: string;
   /** Registers background work with the server. */
   readonly addService?: (service: { name: string; start(): Promise<void>; stop(): Promise<void> }) => void;
-  /** The secret store (seals the APT signing key; see the artifacts module). */
-  readonly secretVault?: SecretVault;
+  /** The secret store: seals apps' webhook and hook secrets at rest, and the APT signing key (see the artifacts module). */
+  readonly secretVault: SecretVault;
   /** Receives the service once made (the Deployments module or a test may want it). */
   readonly onService?: (service: PipelinesService) => void;
 }
@@ -39,6 +40,7 @@ export function pipelinesModule(options: PipelinesModuleOptions): AnyRoute[] {
     pool: options.store.pool,
     queue: options.queue,
     artifacts: openArtifactRepository({ db: options.store.db, ...options }),
+    secretCipher: appSecretCipher(options.secretVault),
     dataDir: options.dataDir,
     clock: options.clock,
     ...(options.logger ? { logger: options.logger } : {}),

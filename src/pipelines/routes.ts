@@ -121,7 +121,10 @@ export function pipelineRoutes(options: PipelineRouteOptions): AnyRoute[] {
       audit: { action: 'apps.create', target: ({ body }) => `app:${body.name}` },
       async handler(context) {
         const { body } = context.input;
-        const { row, webhookSecret } = await createApp(context.db, body, actorOf(context));
+        const { row, webhookSecret } = await createApp(context.db, body, {
+          secrets: service.secrets,
+          actor: actorOf(context),
+        });
         context.audit.details = { repository: body.repository, branch: body.branch, network: body.network };
         return { app: toApp(row, origin(context.reply, options.publicUrl)), webhookSecret };
       },
@@ -185,7 +188,7 @@ export function pipelineRoutes(options: PipelineRouteOptions): AnyRoute[] {
       audit: { action: 'apps.rotate-webhook-secret', target: ({ params }) => `app:${params.app}` },
       async handler(context) {
         const { app } = context.input.params;
-        const webhookSecret = await rotateWebhookSecret(context.db, app);
+        const webhookSecret = await rotateWebhookSecret(context.db, app, service.secrets);
         return {
           webhookSecret,
           webhookUrl: `${origin(context.reply, options.publicUrl)}/api/webhooks/${app}`,
@@ -205,7 +208,7 @@ export function pipelineRoutes(options: PipelineRouteOptions): AnyRoute[] {
       audit: { action: 'apps.hook-secret', target: ({ params }) => `app:${params.app}` },
       async handler(context) {
         const { app } = context.input.params;
-        const hookSecret = await issueHookSecret(context.db, app);
+        const hookSecret = await issueHookSecret(context.db, app, service.secrets);
         return { hookSecret, webhookUrl: `${origin(context.reply, options.publicUrl)}/api/webhooks/${app}` };
       },
     }),
@@ -234,15 +237,15 @@ export function pipelineRoutes(options: PipelineRouteOptions): AnyRoute[] {
         const source = detectWebhookSource(headers);
         context.audit.actor = `webhook:${source ?? 'unknown'}`;
         if (!source) throw new WebhookSignatureError('no signature header');
+        // Sealed, every app answers 503 alike (before the lookup, so the answer reveals no app name).
+        service.secrets.requireAvailable('check the webhook signature');
         // An unknown app gets the same answer as a bad signature: webhooks do not reveal app names.
         const app = AppName.safeParse(context.input.params.app).success
           ? await service.findApp(context.input.params.app)
           : undefined;
         if (!app) throw new WebhookSignatureError('unknown app');
-        verifyWebhook(source, headers, context.rawBody ?? Buffer.alloc(0), {
-          webhookSecret: app.webhook_secret,
-          hookSecret: app.hook_secret,
-        });
+        const keys = await service.secrets.keys(app, 'check the webhook signature');
+        verifyWebhook(source, headers, context.rawBody ?? Buffer.alloc(0), keys);
         const event = parseWebhookEvent(source, headers, context.rawBody ?? Buffer.alloc(0));
         if (event.kind === 'ignored') {
           context.audit.details = { source, ignored: event.reason };

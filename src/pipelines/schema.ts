@@ -186,10 +186,14 @@ export interface PipelineAppsTable {
   concurrency: number;
   poll_interval_seconds: number | null;
   retention_keep: number;
-  /** HMAC key of provider webhooks (plain: a signature can only be checked with the key itself). */
-  webhook_secret: string;
-  /** HMAC key of the post-receive hook. */
-  hook_secret: string | null;
+  /** HMAC key of provider webhooks, sealed (an envelope token of the secrets module, "pipelines"). */
+  sealed_webhook_secret: string | null;
+  /** HMAC key of the post-receive hook, sealed; null until a hook was installed. */
+  sealed_hook_secret: string | null;
+  /** A webhook secret stored before secrets were sealed; sealed and cleared once the store is unsealed. */
+  plain_webhook_secret: string | null;
+  /** A hook secret stored before secrets were sealed; sealed and cleared once the store is unsealed. */
+  plain_hook_secret: string | null;
   last_polled_at: Date | null;
   last_polled_commit: string | null;
   latest_run_id: string | null;

@@ -4,6 +4,7 @@ import type { ArtifactRepository } from '../artifacts/index.ts';
 import { type Clock, type Logger, UnavailableError } from '../core/index.ts';
 import { type JobQueue, type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
 import { createRedactor } from '../secrets/index.ts';
+import { type AppSecretCipher, AppSecrets } from './app-secrets.ts';
 import { type AppRow, findApp, getApp } from './apps.ts';
 import { BUILD_STEPS } from './build-steps.ts';
 import { RunExecutor } from './executor.ts';
@@ -34,6 +35,8 @@ export interface PipelinesServiceOptions {
   readonly pool: pg.Pool;
   readonly queue: Pick<JobQueue, 'enqueue' | 'work' | 'wake' | 'jobState'>;
   readonly artifacts: ArtifactRepository;
+  /** Seals apps' webhook and hook secrets at rest (`appSecretCipher(vault)`). */
+  readonly secretCipher: AppSecretCipher;
   readonly dataDir: string;
   readonly clock: Clock;
   readonly logger?: Logger;
@@ -52,10 +55,17 @@ export interface PipelinesServiceOptions {
 /**
  * What an app's run logs never show by default: its own webhook and hook secrets. Builds get no other
  * secrets yet; when they do, `redactorFor` adds them (the secrets module's `redactorForEnvironment`).
+ * Builds are never given these two, so while the secret store is sealed (they cannot be opened) the
+ * run goes on without them in the redactor.
  */
-function defaultRedactor(app: AppRow): LogRedactor {
-  const values: Record<string, string> = { WEBHOOK_SECRET: app.webhook_secret };
-  if (app.hook_secret) values.HOOK_SECRET = app.hook_secret;
+async function defaultRedactor(app: AppRow, secrets: AppSecrets, logger?: Logger): Promise<LogRedactor> {
+  const keys = await secrets.keys(app, `open the secrets of app "${app.name}"`).catch((error) => {
+    logger?.warn({ app: app.name, code: error?.code }, "cannot open the app's secrets to redact its run log");
+    return undefined;
+  });
+  const values: Record<string, string> = {};
+  if (keys) values.WEBHOOK_SECRET = keys.webhookSecret;
+  if (keys?.hookSecret) values.HOOK_SECRET = keys.hookSecret;
   const redactor = createRedactor(values);
   return (text) => redactor.redact(text);
 }
@@ -74,6 +84,8 @@ export class PipelinesService {
   readonly events = new RunEvents();
   readonly executor: RunExecutor;
   readonly steps: readonly PipelineStep[];
+  /** Apps' webhook and hook secrets, sealed at rest. */
+  readonly secrets: AppSecrets;
   readonly #options: PipelinesServiceOptions;
   #pollLoop: SingletonLoop | undefined;
   readonly #followers = new Set<AbortController>();
@@ -84,6 +96,7 @@ export class PipelinesService {
     const names = this.steps.map((s) => s.name);
     const twice = names.find((name, i) => names.indexOf(name) !== i);
     if (twice) throw new Error(`Two pipeline steps are named "${twice}"`);
+    this.secrets = new AppSecrets(options.secretCipher, options.logger ? { logger: options.logger } : {});
     this.executor = new RunExecutor({
       db: options.db,
       pool: options.pool,
@@ -93,7 +106,7 @@ export class PipelinesService {
       dataDir: options.dataDir,
       events: this.events,
       clock: options.clock,
-      redactorFor: options.redactorFor ?? (async (app) => defaultRedactor(app)),
+      redactorFor: options.redactorFor ?? ((app) => defaultRedactor(app, this.secrets, options.logger)),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.buildConcurrency ? { concurrency: options.buildConcurrency } : {}),
       ...(options.buildUser ? { buildUser: options.buildUser } : {}),
@@ -106,12 +119,23 @@ export class PipelinesService {
 
   /** Starts executing runs and polling repositories. */
   async start(): Promise<void> {
+    await this.#sealPlaintextSecrets();
     await this.executor.start();
     this.#pollLoop = startSingletonLoop(this.#options.pool, {
       name: 'pipelines-poll',
       intervalMs: this.#options.pollTickMs ?? 5000,
       ...(this.#options.logger ? { logger: this.#options.logger } : {}),
-      run: (signal) => this.pollDueApps(signal),
+      run: async (signal) => {
+        // Secrets stored in plain text by an older version are sealed as soon as the store is unsealed.
+        await this.#sealPlaintextSecrets();
+        await this.pollDueApps(signal);
+      },
+    });
+  }
+
+  async #sealPlaintextSecrets(): Promise<void> {
+    await this.secrets.sealPlaintext(this.#options.db).catch((error) => {
+      this.#options.logger?.warn({ err: error }, 'cannot seal app secrets stored in plain text');
     });
   }
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidInputError, parseDuration } from '../../core/index.ts';
-import { type App, installPostReceiveHook, renderPostReceiveHook } from '../../pipelines/index.ts';
+import { type App, installPostReceiveHook } from '../../pipelines/index.ts';
 import { apiFor, globals } from '../context.ts';
 import { printObject, printTable, say } from '../output.ts';
 
@@ -177,10 +177,8 @@ export function registerAppsCommands(program: Command): void {
         const url = options.url ?? api.target.server;
         const path = await installPostReceiveHook(
           gitDir,
-          renderPostReceiveHook({ url, app: name, secret: hookSecret }),
-          {
-            ...(options.force ? { force: true } : {}),
-          },
+          { url, app: name, secret: hookSecret },
+          { ...(options.force ? { force: true } : {}) },
         );
         if (globals(command).json) return printObject({ app: name, hook: path, url }, true);
         say(false, `Installed ${path}: pushes to ${gitDir} now reach ${url} for app ${name}`);
