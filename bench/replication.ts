@@ -72,6 +72,8 @@ interface SystemResult {
   readonly updateSecondsWithTriggers: number;
   readonly differences: string[];
   readonly load: string;
+  /** The applier's peak resident memory, when measured. */
+  readonly peakMemoryBytes: number | undefined;
 }
 
 const seconds = (ms: number) => ms / 1000;
@@ -214,6 +216,7 @@ async function runSystem(system: ReplicationSystem): Promise<SystemResult> {
       phases,
       updateSecondsWithTriggers: updateWithTriggers,
       differences,
+      peakMemoryBytes: system.peakMemoryBytes,
       load: `${loadAtStart} → ${loadavg()[0]!.toFixed(1)}`,
     };
   } finally {
@@ -307,6 +310,7 @@ function figures(r: SystemResult) {
     insertCatchUp: insert.catchUpSeconds,
     insertRate: BULK_ROWS / Math.max(insert.catchUpSeconds, 0.001),
     copy: r.initialCopySeconds,
+    peakMemoryMiB: r.peakMemoryBytes ? r.peakMemoryBytes / 2 ** 20 : Number.NaN,
   };
 }
 
@@ -378,6 +382,10 @@ function printResults(results: SystemResult[]): void {
       ...Object.fromEntries(
         results.map((r) => [r.system, r.differences.length ? `NO: ${r.differences.join('; ')}` : 'yes']),
       ),
+    },
+    {
+      metric: 'applier peak RSS (VmHWM, incl. the bulk phases)',
+      ...Object.fromEntries(f.map(({ system, f }) => [system, `${n(f.peakMemoryMiB)} MiB`])),
     },
     { metric: 'load average (start → end)', ...Object.fromEntries(results.map((r) => [r.system, r.load])) },
   ];

@@ -3,6 +3,7 @@
  * applier, `slipway replication apply`, as its own process), Bucardo 5.6 and Slony-I 2.2 (Debian).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { installLink } from '../../src/replication/index.ts';
@@ -22,6 +23,19 @@ export interface ReplicationSystem {
   startApply(): Promise<void>;
   /** Stops everything it started. */
   close(): Promise<void>;
+  /** The applier's peak resident memory (VmHWM) over the run, when the system measures it. */
+  readonly peakMemoryBytes?: number | undefined;
+}
+
+/** A process's peak resident set size (VmHWM in /proc), or 0 when it cannot be read. */
+function peakRss(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function waitExit(child: ChildProcess | undefined): Promise<void> {
@@ -38,6 +52,7 @@ export class SlipwaySystem implements ReplicationSystem {
   #child: ChildProcess | undefined;
   #files: { source: string; target: string } | undefined;
   #log = '';
+  #peakMemory = 0;
 
   async install(master: BenchCluster, replica: BenchCluster, workDir: string): Promise<void> {
     this.#files = { source: join(workDir, 'source.dsn'), target: join(workDir, 'target.dsn') };
@@ -81,12 +96,18 @@ export class SlipwaySystem implements ReplicationSystem {
   async stopApply(): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
+    this.#peakMemory = Math.max(this.#peakMemory, peakRss(child?.pid));
     child?.kill('SIGTERM');
     await waitExit(child);
   }
 
   async close(): Promise<void> {
     await this.stopApply();
+  }
+
+  /** The applier processes' peak resident memory (the largest of them). */
+  get peakMemoryBytes(): number {
+    return Math.max(this.#peakMemory, peakRss(this.#child?.pid));
   }
 
   /** What the applier printed (for a failed run). */
