@@ -1,6 +1,7 @@
 /**
  * The console's Deployments page in Debian Chromium (playwright-core) against a started control plane:
  * the list, a running deployment's steps and hook output updating live as its runner writes events, a
+ * deploy of a published version from the form, a
  * refused deploy and rollback showing the server's message and hint, and what a viewer sees (Deploy
  * disabled with the reason, no rollback).
  *
@@ -14,6 +15,8 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { openArtifactRepository } from '../src/artifacts/index.ts';
+import { buildTestDeb } from '../src/artifacts/testing.ts';
 import { newId } from '../src/core/index.ts';
 import { startTestServer, TEST_USER_PASSWORD, type TestServer } from '../src/server/testing.ts';
 
@@ -187,6 +190,24 @@ beforeAll(async () => {
   await startStep(running.id, 0, 'drain web-1');
   await startStep(running.id, 1, 'install the new release on web-1');
   await server.userWithRoles('vera', ['viewer@environment:staging']);
+  // A published version to deploy from the form, with the layout a pipeline run would have recorded.
+  const repository = openArtifactRepository({
+    db: db(),
+    dataDir: server.dataDir,
+    secretVault: server.server.secretVault,
+  });
+  await repository.storeFile(await buildTestDeb({ name: 'shop', version: '1.2.0' }), {
+    app: 'shop',
+    actor: 'test',
+  });
+  await db()
+    .insertInto('release_layouts')
+    .values({
+      app: 'shop',
+      version: '1.2.0',
+      layout: JSON.stringify({ package: 'shop', processTypes: {}, hooks: {} }),
+    })
+    .execute();
 
   profileDir = mkdtempSync(join(tmpdir(), 'slipway-deployments-chromium-'));
   context = await chromium.launchPersistentContext(profileDir, {
@@ -272,8 +293,9 @@ describe('the Deployments page', () => {
     await page.getByRole('button', { name: 'Deploy', exact: true }).click();
     const form = page.getByRole('form', { name: 'Deploy a version' });
     await form.getByLabel('Environment').selectOption('staging');
-    await form.getByLabel('App').fill('shop');
-    await form.getByLabel('Version').fill('1.2.0');
+    // The app's published versions are offered, newest first, picked when the app is.
+    await form.getByLabel('App').selectOption('shop');
+    expect(await form.getByLabel('Version').inputValue()).toBe('1.2.0');
     await form.getByRole('button', { name: 'Deploy…' }).click();
     const dialog = page.getByRole('dialog', { name: 'Deploy shop 1.2.0 to staging?' });
     await dialog.getByText("with the environment's default strategy").waitFor();
@@ -341,6 +363,23 @@ describe('the Deployments page', () => {
       details.getByRole('alert'),
       'Run `slipway artifacts list --app shop` to see its versions',
     );
+  });
+
+  test('Deploy picks a published version; the new deployment opens and joins the list', async () => {
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    const form = page.getByRole('form', { name: 'Deploy a version' });
+    await form.getByLabel('App').selectOption('shop');
+    await form.getByRole('button', { name: 'Deploy…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Deploy shop 1.2.0 to staging?' });
+    await dialog.getByRole('button', { name: 'Deploy', exact: true }).click();
+    const number = running.number + 1;
+    await page.getByText(`Deployment #${number} of shop 1.2.0 to staging started`).waitFor();
+    const details = page.getByRole('region', { name: `Deployment #${number}` });
+    await waitForText(details, 'pending');
+    await details.getByText('(live)').waitFor();
+    await waitForText(details.getByRole('log'), 'admin asked for shop 1.2.0 on staging');
+    const list = page.getByRole('region', { name: 'Recent deployments' });
+    await list.getByRole('link', { name: `#${number}`, exact: true }).waitFor();
   });
 
   test('a viewer sees the deployments, with Deploy disabled and why, and no rollback', async () => {

@@ -25,6 +25,8 @@ export function DeploymentsPage() {
   const [environment, setEnvironment] = useQueryParam('environment');
   const [deploying, setDeploying] = useState(false);
   const [notice, setNotice] = useState<string>();
+  // Bumped when this page starts a deployment, so the list shows it at once.
+  const [started, setStarted] = useState(0);
   const environments = useResource(
     useCallback(() => client.get<{ name: string }[]>('/api/environments'), [client]),
   );
@@ -35,6 +37,7 @@ export function DeploymentsPage() {
   const opened = (deployment: Deployment, message: string) => {
     setDeploying(false);
     setNotice(message);
+    setStarted((n) => n + 1);
     select(String(deployment.number));
   };
   return (
@@ -71,6 +74,7 @@ export function DeploymentsPage() {
       ) : null}
       <DeploymentList
         environment={environment}
+        started={started}
         environments={names}
         onEnvironment={setEnvironment}
         deploy={{
@@ -105,11 +109,14 @@ function whyNoDeploy(options: {
 
 function DeploymentList({
   environment,
+  started,
   environments,
   onEnvironment,
   deploy,
 }: {
   readonly environment: string | undefined;
+  /** Changes when the page started a deployment: read the list again. */
+  readonly started: number;
   readonly environments: readonly string[];
   readonly onEnvironment: (environment: string | undefined) => void;
   readonly deploy: {
@@ -128,6 +135,9 @@ function DeploymentList({
   );
   const anyRunning = list.data?.some((deployment) => !isFinished(deployment)) ?? false;
   const { reload } = list;
+  useEffect(() => {
+    if (started > 0) reload();
+  }, [started, reload]);
   useEffect(() => {
     if (!anyRunning) return;
     const timer = setInterval(reload, LIST_REFRESH_MS);
