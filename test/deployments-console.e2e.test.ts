@@ -1,9 +1,8 @@
 /**
  * The console's Deployments page in Debian Chromium (playwright-core) against a started control plane:
  * the list, a running deployment's steps and hook output updating live as its runner writes events, a
- * deploy of a published version from the form, a
- * refused deploy and rollback showing the server's message and hint, and what a viewer sees (Deploy
- * disabled with the reason, no rollback).
+ * deploy of a published version from the form, a refused deploy and rollback showing the server's
+ * message and hint, and what a viewer sees (Deploy disabled with the reason, no rollback).
  *
  * The deployments are seeded as rows, without hosts: the test holds the deployments leader lock, so no
  * runner of the server touches them, and it writes their events itself.
