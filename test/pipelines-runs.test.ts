@@ -59,8 +59,11 @@ describe('a run', () => {
       'succeeded',
       'succeeded',
       'failed',
-      'skipped',
-      'skipped',
+      'skipped', // package
+      'skipped', // publish
+      'skipped', // deploy-integration
+      'skipped', // integration-tests
+      'skipped', // notify
     ]);
     expect(await runLog(t, handle)).toContain('1 test failed: expected 2, got 3');
     expect(await api(t, 'GET', '/api/artifacts?app=failing')).toStrictEqual([]);
@@ -101,10 +104,7 @@ describe('a run', () => {
     expect(run.state).toBe('cancelled');
     expect(run.steps.map((s) => s.state)).toStrictEqual([
       'succeeded',
-      'cancelled',
-      'cancelled',
-      'cancelled',
-      'cancelled',
+      ...Array(7).fill('cancelled'), // build … notify
     ]);
     const again = await t.inject('POST', `/api/apps/${running.replace('/', '/runs/')}/cancel`, {
       token: t.adminToken,

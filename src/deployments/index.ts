@@ -17,6 +17,7 @@ export {
 } from './errors.ts';
 export { deploymentsMigrations } from './migrations.ts';
 export { type DeploymentsModule, type DeploymentsRuntime, deploymentsModule } from './module.ts';
+export { deploymentPipelineSteps, junitTotals, type PipelineStepsOptions } from './pipeline-steps.ts';
 export {
   canaryWeights,
   nextHostNames,

@@ -4,7 +4,9 @@ import { openArtifactRepository } from '../artifacts/index.ts';
 import type { AnyRoute, Clock, Logger } from '../core/index.ts';
 import type { EnvironmentServices } from '../environments/index.ts';
 import type { Notifier } from '../notifications/index.ts';
+import type { PipelineStep } from '../pipelines/index.ts';
 import type { SecretVault } from '../secrets/index.ts';
+import { deploymentPipelineSteps } from './pipeline-steps.ts';
 import { deploymentRoutes } from './routes.ts';
 import { DeploymentsService } from './service.ts';
 
@@ -22,6 +24,8 @@ export interface DeploymentsRuntime {
 export interface DeploymentsModule {
   readonly routes: AnyRoute[];
   readonly service: DeploymentsService;
+  /** The steps appended to every pipeline run after `publish`. */
+  readonly pipelineSteps: PipelineStep[];
 }
 
 /** The deployments module: releases, rollouts under the leader, and their API. */
@@ -58,5 +62,13 @@ export function deploymentsModule(
   return {
     routes: deploymentRoutes({ artifacts }),
     service,
+    pipelineSteps: deploymentPipelineSteps({
+      db: runtime.store.db,
+      service,
+      artifacts,
+      clock: runtime.clock,
+      ...(options.notifier ? { notifier: options.notifier } : {}),
+      ...(runtime.publicUrl ? { publicUrl: runtime.publicUrl } : {}),
+    }),
   };
 }

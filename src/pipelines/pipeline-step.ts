@@ -36,6 +36,11 @@ export interface SandboxRun {
   readonly name?: string;
   readonly timeoutMs: number;
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The network this command gets; only widens the app's policy (a regression suite must reach the
+   * environment it tests). @default the app's policy
+   */
+  readonly network?: 'allowed';
 }
 
 /** The run's workspace: a fresh checkout, owned by the build user, and where outputs go. */

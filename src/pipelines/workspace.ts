@@ -63,7 +63,14 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<BuildW
       const { step } = current();
       log.line(step, `$ ${command.name ? `# ${command.name}\n$ ` : ''}${command.command}`);
       const result = await runInSandbox(
-        { workspace: root, cacheDir, cwd: insideDir, network: app.network, user, hidden: paths.hidden },
+        {
+          workspace: root,
+          cacheDir,
+          cwd: insideDir,
+          network: command.network ?? app.network,
+          user,
+          hidden: paths.hidden,
+        },
         {
           command: command.command,
           env: { ...baseBuildEnvironment({ cacheDir }), ...command.env },

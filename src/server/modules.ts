@@ -12,7 +12,7 @@ import {
 import { identityMigrations, identityRoutes } from '../identity/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import { type Notifier, notificationRoutes, notificationsMigrations } from '../notifications/index.ts';
-import { pipelinesMigrations, pipelinesModule } from '../pipelines/index.ts';
+import { BUILD_STEPS, pipelinesMigrations, pipelinesModule } from '../pipelines/index.ts';
 import { localProviderMigrations } from '../providers/index.ts';
 import { replicationMigrations, replicationModule } from '../replication/index.ts';
 import {
@@ -100,7 +100,11 @@ export function moduleRoutes(context: ModuleContext): AnyRoute[] {
       cipher: () => createEnvelopeCipher(context.secretVault, 'notifications'),
     }),
     ...artifactsModule({ ...context.runtime, secretVault: context.secretVault }),
-    ...pipelinesModule({ ...context.runtime, secretVault: context.secretVault }),
+    ...pipelinesModule({
+      ...context.runtime,
+      secretVault: context.secretVault,
+      steps: [...BUILD_STEPS, ...deployments.pipelineSteps],
+    }),
     ...replicationModule({
       ...context.runtime,
       cipher: () => createEnvelopeCipher(context.secretVault, 'replication'),
