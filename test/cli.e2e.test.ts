@@ -185,10 +185,16 @@ describe('slipway server as a process', () => {
     }
   });
 
-  test('slipway demo --check runs every stage and exits 0', async () => {
-    const result = await runCli(['demo', '--check'], { env: { HOME: home }, timeoutMs: 120_000 });
-    expect(result.stdout).toContain('demo check passed');
+  test('slipway demo --check ships the reference app through the whole flow, verifies every stage and exits 0', async () => {
+    const result = await runCli(['demo', '--check'], { env: { HOME: home }, timeoutMs: 1_200_000 });
     expect(result.stdout).not.toContain('FAILED');
-    expect(result.code).toBe(0);
-  }, 150_000);
+    expect(result.stdout).toContain('demo check passed');
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    // The main job, stage by stage: a push built, deployed and tested on integration, staging told, staging deployed.
+    expect(result.stdout).toMatch(/deploy-integration: succeeded/);
+    expect(result.stdout).toMatch(/integration-tests: succeeded/);
+    expect(result.stdout).toMatch(/notify: succeeded/);
+    expect(result.stdout).toMatch(/ok \(\d+ ms\) — "laravel-app \S+ passed integration: ready for staging"/);
+    expect(result.stdout).toMatch(/ok \(\d+ ms\) — deployment #\d+: \S+ on http:\/\/127\.0\.0\.1:\d+/);
+  }, 1_250_000);
 });

@@ -7,6 +7,7 @@ import { randomToken, SlipwayError } from '../../core/index.ts';
 import { generateRootKey } from '../../secrets/index.ts';
 import { loadServerConfig, type RunningServer, startServer } from '../../server/index.ts';
 import { ApiClient } from '../api-client.ts';
+import { type DeliveryFlow, deliveryFlow, type FlowStep } from './demo-flow.ts';
 import { announceAdminPassword, stopOnSignals } from './server.ts';
 
 interface DemoOptions {
@@ -46,25 +47,30 @@ async function demoRootKeyFile(dataDir: string): Promise<string> {
   return path;
 }
 
-/** One verified stage of `slipway demo --check`. */
-type Step = readonly [name: string, run: () => Promise<string | undefined>];
+/** One verified stage of `slipway demo`: its name, and what it does (a note on success; throws on failure). */
+type Step = FlowStep;
 
+/** Runs the steps in order, each on its own lines; stops at the first failure. */
 async function runSteps(steps: readonly Step[]): Promise<boolean> {
   for (const [index, [name, run]] of steps.entries()) {
     const started = performance.now();
-    process.stdout.write(`[${index + 1}/${steps.length}] ${name} … `);
+    process.stdout.write(`[${index + 1}/${steps.length}] ${name}\n`);
     try {
       const note = await run();
-      process.stdout.write(`ok (${Math.round(performance.now() - started)} ms)${note ? ` — ${note}` : ''}\n`);
+      process.stdout.write(
+        `      ok (${Math.round(performance.now() - started)} ms)${note ? ` — ${note}` : ''}\n`,
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      process.stdout.write(`FAILED\n    ${message}\n`);
-      if (error instanceof SlipwayError && error.hint) process.stdout.write(`    ${error.hint}\n`);
+      process.stdout.write(`      FAILED: ${message}\n`);
+      if (error instanceof SlipwayError && error.hint) process.stdout.write(`      ${error.hint}\n`);
       return false;
     }
   }
   return true;
 }
+
+const progress = (line: string) => process.stdout.write(`${line}\n`);
 
 function expect(condition: boolean, message: string): void {
   if (!condition) throw new Error(message);
@@ -85,6 +91,12 @@ async function checkDemo(options: DemoOptions): Promise<boolean> {
   let server: RunningServer | undefined;
   let api = new ApiClient({ server: 'http://127.0.0.1:1' });
   const viewerPassword = `viewer-${randomToken(12)}`;
+  const flow = await deliveryFlow({
+    api: () => api,
+    serverUrl: () => server!.url,
+    dataDir,
+    progress,
+  });
   const steps: Step[] = [
     [
       'start the control plane on the embedded PostgreSQL',
@@ -190,6 +202,7 @@ async function checkDemo(options: DemoOptions): Promise<boolean> {
         return `${Object.keys(doc.paths).length} API paths`;
       },
     ],
+    ...flow.steps,
     [
       'restart keeps users, bindings and the audit chain',
       async () => {
@@ -212,9 +225,44 @@ async function checkDemo(options: DemoOptions): Promise<boolean> {
   try {
     return await runSteps(steps);
   } finally {
+    if (server) {
+      progress('cleaning up: destroying the demo environments');
+      await flow.stop({ destroy: true });
+    }
     await server?.close();
     if (!options.dataDir && !options.keep) await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The first `slipway demo` on a data directory ships the reference app through the whole flow; later
+ * ones find it shipped and say how to ship again. Returns lines for the summary.
+ */
+async function shipOnce(server: RunningServer, adminPassword: string, dataDir: string): Promise<string[]> {
+  const login = await new ApiClient({ server: server.url }).post<{ value: string }>('/api/auth/token', {
+    username: 'admin',
+    password: adminPassword,
+    name: `demo-${randomToken(6)}`,
+  });
+  const api = new ApiClient({ server: server.url, token: login.value });
+  const flow: DeliveryFlow = await deliveryFlow({
+    api: () => api,
+    serverUrl: () => server.url,
+    dataDir,
+    progress,
+  });
+  const apps = await api.get<{ name: string }[]>('/api/apps');
+  if (apps.some((a) => a.name === 'laravel-app')) {
+    // Shipped before: the mailbox and the hook (the server's port may have changed) come back.
+    const [mailbox, , register] = flow.steps;
+    const ok = await runSteps([mailbox!, register!]);
+    return ['', ok ? 'The reference app was shipped before:' : 'Setting up again failed:', ...flow.summary()];
+  }
+  process.stdout.write(
+    '\nShipping the reference app through the whole flow (a few minutes the first time):\n',
+  );
+  const ok = await runSteps(flow.steps);
+  return ['', ok ? 'Shipped:' : 'Shipping stopped at a failed step (above):', ...flow.summary()];
 }
 
 /** slipway demo */
@@ -243,6 +291,8 @@ export function registerDemoCommand(program: Command): void {
         loadServerConfig({ dataDir, port, logLevel: 'warn', adminPassword, rootKeyFile }),
       );
       announceAdminPassword(server);
+      stopOnSignals(server);
+      const shipped = await shipOnce(server, adminPassword, dataDir);
       process.stdout.write(
         [
           '',
@@ -253,11 +303,11 @@ export function registerDemoCommand(program: Command): void {
           `  Password:  ${adminPassword}   (kept in ${join(dataDir, 'demo-admin-password')})`,
           '',
           `  CLI:       SLIPWAY_URL=${server.url} node bin/slipway.js login -u admin`,
+          ...shipped,
           '',
           'Press Ctrl+C to stop.',
           '',
         ].join('\n'),
       );
-      stopOnSignals(server);
     });
 }
