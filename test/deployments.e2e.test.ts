@@ -291,18 +291,28 @@ describe('deploying the reference app to staging (3 web hosts behind HAProxy, a 
     expect((await get('/up')).version).toBe(V.v2);
   }, 600_000);
 
-  test('a viewer of staging cannot deploy: 403, audited as denied, nothing starts', async () => {
-    const viewer = await t.userWithRoles('staging-viewer', ['viewer@environment:staging']);
+  test('a developer of staging, or a deployer of production, cannot deploy to staging: 403, audited, nothing starts', async () => {
+    const developer = await t.userWithRoles('staging-developer', ['developer@environment:staging']);
+    const elsewhere = await t.userWithRoles('production-deployer', ['deployer@environment:production']);
     const before = (await t.inject('GET', '/api/deployments', { token: t.adminToken })).json().length;
-    const denied = await t.inject('POST', '/api/deployments', {
-      token: viewer,
-      body: { environment: 'staging', app: 'laravel-app', version: V.v3 },
-    });
-    expect(denied.statusCode).toBe(403);
+    for (const token of [developer, elsewhere]) {
+      const denied = await t.inject('POST', '/api/deployments', {
+        token,
+        body: { environment: 'staging', app: 'laravel-app', version: V.v3 },
+      });
+      expect(denied.statusCode, denied.body).toBe(403);
+      const rollback = await t.inject('POST', '/api/deployments/rollback', {
+        token,
+        body: { environment: 'staging', app: 'laravel-app' },
+      });
+      expect(rollback.statusCode, rollback.body).toBe(403);
+    }
     const audit = await t.inject('GET', '/api/audit?action=deployments.create&outcome=denied', {
       token: t.adminToken,
     });
-    expect(audit.json().some((e: { actor: string }) => e.actor === 'staging-viewer')).toBe(true);
+    const actors = audit.json().map((e: { actor: string }) => e.actor);
+    expect(actors).toContain('staging-developer');
+    expect(actors).toContain('production-deployer');
     expect((await t.inject('GET', '/api/deployments', { token: t.adminToken })).json().length).toBe(before);
   });
 });

@@ -121,3 +121,27 @@ environment.addProblem({ path: 'integration.sandbox', value: wrote, message: 'pr
     ]);
   });
 });
+
+describe('the example infrastructure repository (examples/infrastructure, used by `slipway demo`)', () => {
+  test('is valid: integration, staging and production, each running the reference app', async () => {
+    const example = new URL('../examples/infrastructure', import.meta.url).pathname;
+    const { environments, problems } = await evaluateRepository(example);
+    expect(formatProblems(problems)).toBe('');
+    expect(environments.map((e) => e.model.name).sort()).toStrictEqual([
+      'integration',
+      'production',
+      'staging',
+    ]);
+    for (const { model } of environments) {
+      expect(model.services.map((s) => [s.name, s.app])).toStrictEqual([
+        ['web', 'laravel-app'],
+        ['worker', 'laravel-app'],
+      ]);
+    }
+    const promotion = Object.fromEntries(environments.map((e) => [e.model.name, e.model.promotion]));
+    expect(promotion).toMatchObject({
+      staging: { requires: 'integration' },
+      production: { requires: 'staging' },
+    });
+  });
+});
