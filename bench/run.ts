@@ -5,7 +5,10 @@ import { readdirSync } from 'node:fs';
 const here = new URL('.', import.meta.url).pathname;
 const wanted = process.argv.slice(2);
 const benches = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['run.ts', 'support.ts'].includes(f))
+  // Benchmarks only: not this runner, its helpers (support.ts, load.ts) or type declarations.
+  .filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !['run.ts', 'support.ts', 'load.ts'].includes(f),
+  )
   .map((f) => f.replace(/\.ts$/, ''))
   .filter((name) => wanted.length === 0 || wanted.includes(name));
 let failed = 0;

@@ -141,6 +141,8 @@ export async function startServerProcess(options: {
   adminPassword: string;
   port?: number;
   logFile: string;
+  /** More environment variables for the server (e.g. SLIPWAY_ROOT_KEY_FILE). */
+  env?: Readonly<Record<string, string>>;
 }): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const log = openSync(options.logFile, 'a');
@@ -153,6 +155,7 @@ export async function startServerProcess(options: {
         HOME: process.env.HOME ?? '/root',
         SLIPWAY_ADMIN_PASSWORD: options.adminPassword,
         SLIPWAY_LOCAL_ROOT: options.localRoot,
+        ...options.env,
       },
       stdio: ['ignore', log, log],
     },
