@@ -8,7 +8,7 @@
  * one else.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { createInfraRepository, type InfraRepository } from '../src/environments
 import { type MailCatcher, startMailCatcher } from '../src/notifications/index.ts';
 import type { Run } from '../src/pipelines/index.ts';
 import { TEST_USER_PASSWORD } from '../src/server/testing.ts';
+import { POSTGRES_BIN } from '../src/store/index.ts';
 import { destroyEnvironment, laravelEnvironment, laravelKey } from './deployments-support.ts';
 import {
   api,
@@ -40,6 +41,8 @@ let infra: InfraRepository;
 let mail: MailCatcher;
 let mailDir: string;
 let env: Record<string, string>;
+/** Integration's APP_KEY: a unique random value, the canary of the secrets scan below. */
+const appKey = laravelKey();
 
 async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -84,7 +87,7 @@ beforeAll(async () => {
   await person('dev', 'dev@example.test', ['developer@environment:integration']);
   await person('paul', 'paul@example.test', ['admin@environment:production']);
   await api(t, 'POST', '/api/secrets/environments/integration/APP_KEY', {
-    value: laravelKey(),
+    value: appKey,
     reason: 'flow test',
   });
 
@@ -177,5 +180,69 @@ describe('a merge on master goes all the way: build, integration, tests, staging
     const paul = await t.tokenFor('paul', TEST_USER_PASSWORD);
     const other = await t.inject('GET', '/api/notifications', { token: paul });
     expect(other.json().some((n: { title: string }) => n.title.includes(run.version!))).toBe(false);
+  });
+
+  test("the secret the deploy used reaches only the app's env files: not the run log, events, audit, notifications, agent state or a pg_dump", async () => {
+    const value = appKey.slice('base64:'.length);
+    const forms = [
+      appKey,
+      value,
+      Buffer.from(appKey).toString('hex'),
+      Buffer.from(appKey).toString('base64'),
+    ];
+    // Every file under the control plane's data directory: artifacts, workspaces, hosts' trees and agents' state.
+    const hits: string[] = [];
+    const scanned = { files: 0 };
+    const envFiles: string[] = [];
+    const walk = async (path: string): Promise<void> => {
+      for (const entry of await readdir(path, { withFileTypes: true }).catch(() => [])) {
+        const full = join(path, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (entry.isFile()) {
+          scanned.files += 1;
+          const text = await readFile(full).catch(() => Buffer.alloc(0));
+          if (forms.some((form) => text.includes(form)))
+            hits.push(`${full.slice(t.dataDir.length)} ${((await stat(full)).mode & 0o777).toString(8)}`);
+          if (entry.name === '.env')
+            envFiles.push(`${full.slice(t.dataDir.length)}: ${text.toString().replace(/=.*/g, '=…')}`);
+        }
+      }
+    };
+    await walk(t.dataDir);
+    expect(scanned.files).toBeGreaterThan(1000);
+    // The deployed app sees it: the release's env file on each app host (0600, the app user's), and
+    // Laravel's own config cache that `config:cache` made from it (0600: steps run with umask 077).
+    // Nowhere else: not the artifacts, workspaces, agents' state or any other file.
+    const envFileHits = hits.filter((h) => h.includes('/fs/opt/laravel-app/.env '));
+    expect(envFileHits.length, envFiles.join('\n')).toBeGreaterThanOrEqual(2); // web and worker hosts
+    for (const hit of hits)
+      expect(hit).toMatch(
+        /^\/local\/envs\/integration\/hosts\/[^/]+\/fs\/opt\/laravel-app\/(\.env|bootstrap\/cache\/config\.php) 600$/,
+      );
+
+    const { stdout: dump } = await execFileAsync(
+      `${POSTGRES_BIN}/pg_dump`,
+      ['--no-owner', '--dbname', t.postgres.url],
+      {
+        maxBuffer: 256 << 20,
+      },
+    );
+    const [deployment] = await api(t, 'GET', '/api/deployments?environment=integration');
+    const places: Record<string, string> = {
+      'run log': await runLog(t, 'laravel-app/1'),
+      'deployment events': JSON.stringify(
+        await api(t, 'GET', `/api/deployments/${deployment.number}/events`),
+      ),
+      'audit log': JSON.stringify(await api(t, 'GET', '/api/audit?limit=1000')),
+      notifications: JSON.stringify(await api(t, 'GET', '/api/notifications?limit=500')),
+      'environment view': JSON.stringify(await api(t, 'GET', '/api/environments/integration')),
+      pg_dump: dump,
+    };
+    expect(places['run log']).toMatch(/Deployment #1: laravel-app \S+ to integration/);
+    expect(dump).toContain('COPY public.secret_versions');
+    const found = Object.entries(places).flatMap(([place, text]) =>
+      forms.filter((form) => text.includes(form)).map(() => place),
+    );
+    expect(found).toStrictEqual([]);
   });
 });
