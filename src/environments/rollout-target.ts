@@ -426,7 +426,11 @@ export class EnvironmentRollout {
     const lb = await this.#balancer();
     if (!lb) return;
     const present = new Set((await lb.control.serverStats(lb.backend)).map((s) => s.server));
-    for (const [host, weight] of Object.entries(weights)) {
+    // Heaviest first, zeros last: between two commands some server must always take traffic (a
+    // blue-green switch lowering the old set first would leave none for a moment: 503s). The order
+    // of the object's keys is no guide; the plan comes back from jsonb with its keys sorted.
+    const ordered = Object.entries(weights).sort(([, a], [, b]) => b - a);
+    for (const [host, weight] of ordered) {
       if (present.has(host)) await lb.control.setWeight(lb.backend, host, weight);
     }
   }

@@ -58,11 +58,17 @@ export class CredentialCache {
     try {
       // A connection of its own, not from the pool: it stays open for as long as the server runs.
       const client = new pg.Client(dedicatedClientConfig(this.#pool, 'slipway-identity-listener'));
-      await client.connect();
+      // Handlers first: an error while connecting or right after must never go unhandled.
       client.on('notification', () => this.clear());
       client.on('error', () => this.#lost());
       client.on('end', () => this.#lost());
-      await client.query(`LISTEN ${IDENTITY_CHANNEL}`);
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${IDENTITY_CHANNEL}`);
+      } catch (error) {
+        void client.end().catch(() => undefined);
+        throw error;
+      }
       this.#client = client;
       this.clear();
       this.#listening = true;
