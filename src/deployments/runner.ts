@@ -152,7 +152,15 @@ async function execute(
   }
 }
 
-/** Runs actions from `start`, recording each one done; returns when all are done. */
+/**
+ * Runs actions from `start`, recording each one done; returns when all are done.
+ *
+ * With `background`, removing a host (already drained and out of the balancer) goes on beside the
+ * next actions instead of holding them up: tearing an old host down (its processes stopping
+ * gracefully, its directory removed) is most of a rollout's overhead. Every removal has ended before
+ * this returns or throws. A control plane stopped meanwhile removes those hosts again when it resumes
+ * (`removeAgain`): removing is idempotent.
+ */
 async function runActions(
   deps: RunnerDeps,
   row: DeploymentRow,
@@ -160,20 +168,51 @@ async function runActions(
   start: number,
   progressColumn: 'next_action' | 'rollback_next',
   signal: AbortSignal,
-  onAction?: (action: RolloutAction) => Promise<void>,
+  options: { onAction?: (action: RolloutAction) => Promise<void>; background?: boolean } = {},
 ): Promise<void> {
-  for (let index = start; index < actions.length; index++) {
-    if (signal.aborted) throw signal.reason;
-    const action = actions[index]!;
-    await onAction?.(action);
-    await addEvent(deps.db, row.id, 'info', `${index + 1}/${actions.length}: ${describeAction(action)}`);
-    await execute(deps, row, action, signal);
-    // Recorded only once done: a control plane stopped during the action repeats it (it is idempotent).
-    await deps.db
-      .updateTable('deployments')
-      .set({ [progressColumn]: index + 1, heartbeat_at: deps.clock.now() } as never)
-      .where('id', '=', row.id)
-      .execute();
+  const removals: Promise<void>[] = [];
+  let removalFailed: unknown;
+  const settleRemovals = async () => {
+    await Promise.allSettled(removals);
+    if (removalFailed !== undefined) throw removalFailed;
+  };
+  try {
+    for (let index = start; index < actions.length; index++) {
+      if (signal.aborted) throw signal.reason;
+      if (removalFailed !== undefined) throw removalFailed;
+      const action = actions[index]!;
+      await options.onAction?.(action);
+      await addEvent(deps.db, row.id, 'info', `${index + 1}/${actions.length}: ${describeAction(action)}`);
+      if (options.background && action.kind === 'delete-host') {
+        removals.push(
+          execute(deps, row, action, signal).then(
+            () => addEvent(deps.db, row.id, 'info', `removed ${action.host}`),
+            (error) => {
+              removalFailed ??= new Error(`removing ${action.host} failed: ${errorText(error)}`);
+            },
+          ),
+        );
+      } else {
+        await execute(deps, row, action, signal);
+      }
+      // Recorded once done (or, for a removal, started): a control plane stopped during the action
+      // repeats it; every action is idempotent.
+      await deps.db
+        .updateTable('deployments')
+        .set({ [progressColumn]: index + 1, heartbeat_at: deps.clock.now() } as never)
+        .where('id', '=', row.id)
+        .execute();
+    }
+  } finally {
+    await Promise.allSettled(removals);
+  }
+  await settleRemovals();
+}
+
+/** Removes again the hosts a resumed deployment had started removing (a no-op for those gone). */
+async function removeAgain(deps: RunnerDeps, row: DeploymentRow, signal: AbortSignal): Promise<void> {
+  for (const action of row.plan.slice(0, row.next_action)) {
+    if (action.kind === 'delete-host') await execute(deps, row, action, signal);
   }
 }
 
@@ -228,12 +267,16 @@ export async function runDeployment(
       );
     }
     if (row.state !== 'rolling_back') {
-      await runActions(deps, row, row.plan, row.next_action, 'next_action', signal, async (action) => {
-        const state = stateFor(action);
-        if (state !== row.state) {
-          await setState(db, row.id, state);
-          row = { ...row, state };
-        }
+      if (row.next_action > 0) await removeAgain(deps, row, signal);
+      await runActions(deps, row, row.plan, row.next_action, 'next_action', signal, {
+        background: true,
+        onAction: async (action) => {
+          const state = stateFor(action);
+          if (state !== row.state) {
+            await setState(db, row.id, state);
+            row = { ...row, state };
+          }
+        },
       });
       await setState(db, row.id, 'verifying');
       const finalHosts = finalHostsOf(row);
