@@ -131,6 +131,12 @@ const TARGET_CATALOG_MAX_AGE_MS = 5_000;
 /** From this many changes in one table, a batch reads by hash joins rather than index lookups. */
 const BIG_BATCH_ROWS = 5_000;
 
+/**
+ * Memory for the hashes of a big batch's joins and aggregates, on both sides: at the default 4 MB a
+ * 200,000-key batch spills them to disk in several passes.
+ */
+const BIG_WORK_MEM = "SET LOCAL work_mem = '64MB'";
+
 function activeTables(context: BatchContext): ApplyTable[] {
   return [...context.tables.values()].filter((t) => t.state === 'replicating' && !context.busy.has(t.id));
 }
@@ -329,7 +335,7 @@ async function stageChanges(context: BatchContext, table: ApplyTable, big: boole
   // Many keys: join by hashing (one pass over the table); few: look each up by its index.
   await context.source.query(
     big
-      ? 'SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off'
+      ? `SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off; ${BIG_WORK_MEM}`
       : 'SET LOCAL enable_seqscan = off; SET LOCAL enable_nestloop = on',
   );
   const counts: StagedCounts = { deleted: 0, inserted: 0, updated: 0, mixed: 0 };
@@ -352,63 +358,34 @@ async function stageChanges(context: BatchContext, table: ApplyTable, big: boole
 }
 
 /**
- * Applies a big change set to one table without a staging table (replica mode only, where no
- * constraint trigger fires): the changed keys are deleted, then their rows as of the batch snapshot
- * are copied straight into the table — COPY's bulk insert is the fastest way in. A table whose
- * changes are all inserts skips the delete (unless the copy meets a key the replica has).
+ * Copies a big set of new rows straight into the table (replica mode only, where no constraint
+ * trigger fires): COPY's bulk insert is the fastest way in. Returns undefined, having written
+ * nothing, when the copy meets a key the replica already has (a key an INSERT … ON CONFLICT DO
+ * NOTHING met on the source): the table is then staged like any other.
  */
-async function applyBigChanges(
-  context: BatchContext,
-  table: ApplyTable,
-  insertsOnly: boolean,
-): Promise<number> {
+async function copyNewRows(context: BatchContext, table: ApplyTable): Promise<number | undefined> {
   const info = table.info;
   const name = qualified(info.schema, info.name);
-  const columns = columnList(copiedColumns(info));
-  const logKeys = logKeyColumns(table);
-  const keys = logKeys.join(', ');
-  const changedKeys = changedKeysSql(context, table);
-  await context.source.query('SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off');
-  const match = `(${info.key.map((k) => `t.${ident(k)}`).join(', ')}) IN (SELECT ${keys} FROM (${changedKeys}) l)`;
-  const copyRows = async () =>
-    (
-      await pipeCopy(
-        context.source,
-        `COPY (SELECT ${columnList(copiedColumns(info), 't')} FROM ${name} t WHERE ${match}) TO STDOUT`,
-        context.target,
-        `COPY ${name} (${columns}) FROM STDIN`,
-      )
-    ).rows;
-  if (insertsOnly) {
-    // Usually all new; a key an INSERT … ON CONFLICT DO NOTHING met is not: then delete first.
-    await context.target.query('SAVEPOINT slipway_big');
-    try {
-      const rows = await copyRows();
-      await context.target.query('RELEASE SAVEPOINT slipway_big');
-      return rows;
-    } catch (error) {
-      if ((error as { code?: string }).code !== '23505') throw error;
-      await context.target.query('ROLLBACK TO SAVEPOINT slipway_big');
-    }
-  }
-  const keyTable = ident(`_slipway_keys_${table.id}`);
-  if (!context.staged.has(-table.id)) {
-    await context.target.query(
-      `DROP TABLE IF EXISTS pg_temp.${keyTable};
-       CREATE TEMP TABLE ${keyTable} ON COMMIT DELETE ROWS AS SELECT ${columnList(info.key)} FROM ${name} WITH NO DATA`,
+  const keys = logKeyColumns(table).join(', ');
+  await context.source.query(
+    `SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off; ${BIG_WORK_MEM}`,
+  );
+  const match = `(${info.key.map((k) => `t.${ident(k)}`).join(', ')}) IN (SELECT ${keys} FROM (${changedKeysSql(context, table)}) l)`;
+  await context.target.query('SAVEPOINT slipway_big');
+  try {
+    const { rows } = await pipeCopy(
+      context.source,
+      `COPY (SELECT ${columnList(copiedColumns(info), 't')} FROM ${name} t WHERE ${match}) TO STDOUT`,
+      context.target,
+      `COPY ${name} (${columnList(copiedColumns(info))}) FROM STDIN`,
     );
-    context.staged.add(-table.id);
+    await context.target.query('RELEASE SAVEPOINT slipway_big');
+    return rows;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '23505') throw error;
+    await context.target.query('ROLLBACK TO SAVEPOINT slipway_big');
+    return undefined;
   }
-  const { rows: changed } = await pipeCopy(
-    context.source,
-    `COPY (SELECT DISTINCT ${keys} FROM (${changedKeys}) l) TO STDOUT`,
-    context.target,
-    `COPY pg_temp.${keyTable} (${columnList(info.key)}) FROM STDIN`,
-  );
-  await context.target.query(
-    `DELETE FROM ${name} t USING pg_temp.${keyTable} s WHERE ${keyJoin(info.key, 't', 's')}`,
-  );
-  return Math.max(changed, await copyRows());
 }
 
 /** Replaces a table's whole content with the source's (after TRUNCATE on the source, or a resync). */
@@ -491,16 +468,26 @@ function applyStatements(
   return { deletes, inserts };
 }
 
+/** A table whose changes are staged. */
+interface StagedTable {
+  readonly table: ApplyTable;
+  readonly counts: StagedCounts;
+  /**
+   * Many changes: every staged key is deleted, then the rows present are inserted (replica mode
+   * only). Cheaper than updating in place, which makes each row a new version and indexes it anew
+   * all the same, and it needs no ON CONFLICT probe per row.
+   */
+  readonly big: boolean;
+}
+
 /**
  * Applies the staged tables: deletes children first, then upserts parents first. When the merge
  * collides with another unique constraint (two rows swapping a unique value), the batch falls back to
  * deleting every staged key before inserting the new rows, which the source's own state satisfies.
  */
-async function applyStaged(
-  context: BatchContext,
-  staged: readonly { table: ApplyTable; counts: StagedCounts }[],
-): Promise<void> {
+async function applyStaged(context: BatchContext, staged: readonly StagedTable[]): Promise<void> {
   if (staged.length === 0) return;
+  if (staged.some((s) => s.big)) await context.target.query(BIG_WORK_MEM);
   const order = context.targetCatalog?.order ?? staged.map((s) => tableName(s.table.info));
   const rank = (t: ApplyTable) => {
     const index = order.indexOf(tableName(t.info));
@@ -508,7 +495,14 @@ async function applyStaged(
   };
   const parents = [...staged].sort((a, b) => rank(a.table) - rank(b.table));
   const statementsFor = (mode: 'merge' | 'replace') => {
-    const all = parents.map((s) => applyStatements(s.table, s.counts, mode, context.replicaMode));
+    const all = parents.map((s) =>
+      applyStatements(
+        s.table,
+        s.counts,
+        s.big && context.replicaMode ? 'replace' : mode,
+        context.replicaMode,
+      ),
+    );
     return [...all.flatMap((s) => s.deletes).reverse(), ...all.flatMap((s) => s.inserts)].join(';\n');
   };
   try {
@@ -627,21 +621,22 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
       perTable.set(id, copied);
       rows += copied;
     }
-    const staged: { table: ApplyTable; counts: StagedCounts }[] = [];
+    const staged: StagedTable[] = [];
     for (const { id, n, u } of changed) {
       const table = context.tables.get(id);
       if (!table) continue;
-      if (n >= BIG_BATCH_ROWS && context.replicaMode) {
-        const count = await applyBigChanges(context, table, !u);
-        perTable.set(id, count);
-        rows += count;
+      const big = n >= BIG_BATCH_ROWS;
+      const copied = big && !u && context.replicaMode ? await copyNewRows(context, table) : undefined;
+      if (copied !== undefined) {
+        perTable.set(id, copied);
+        rows += copied;
         continue;
       }
-      const counts = await stageChanges(context, table, n >= BIG_BATCH_ROWS);
+      const counts = await stageChanges(context, table, big);
       const count = counts.deleted + counts.inserted + counts.updated + counts.mixed;
       perTable.set(id, count);
       rows += count;
-      staged.push({ table, counts });
+      staged.push({ table, counts, big });
     }
     const sequenceSql = sequenceUpdates(context, header);
     // Everything is read: release the snapshot while the target applies (the client queues the rest).
