@@ -3,17 +3,19 @@
  * 1. Upload and download of a 200 MB .deb through the built server (its own process, embedded
  *    PostgreSQL), against a plain `cp` of the same file on the same disk in the same run (and `cp`
  *    followed by `sync`, since an upload is synced before it becomes visible). Target: >= 0.5 of cp.
+ *    Same-run references show what this machine allows whatever the server does: a bare Node http
+ *    server receiving into a file and piping a file out, and curl copying the file over file://
+ *    (a download's ceiling: curl writes what it receives in small pieces). Interleaved rounds, medians.
  *    The server's peak resident memory during the transfers is read from /proc (VmRSS sampled, and
  *    VmHWM) against its resident memory before them: it must stay flat whatever the file's size.
  * 2. The signed APT index of a channel holding 5,000 versions: building Packages, Packages.gz,
  *    Release, InRelease and Release.gpg alone, and a whole promotion (read the channel from
  *    PostgreSQL, build, sign, store). Target: < 1 s.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +33,8 @@ import { removeBenchDir, report, startBenchServer } from './support.ts';
 const execFileAsync = promisify(execFile);
 const SIZE_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 200);
 const VERSIONS = 5000;
+/** Interleaved rounds of every transfer; the figures are medians. */
+const ROUNDS = Number(process.env.BENCH_ARTIFACT_ROUNDS ?? 3);
 const PASSWORD = 'bench-admin-password';
 
 function seconds(ms: number): number {
@@ -44,8 +48,11 @@ function memoryOf(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-/** A .deb of `megabytes` of random payload, stored uncompressed so the file has that size. */
-async function bigDeb(dir: string, megabytes: number): Promise<string> {
+/**
+ * Debs of `megabytes` of random payload, one per version, stored uncompressed so each file has that
+ * size (the same payload: only the control file's version differs).
+ */
+async function bigDebs(dir: string, megabytes: number, versions: readonly string[]): Promise<string[]> {
   const stage = join(dir, 'stage');
   await mkdir(join(stage, 'DEBIAN'), { recursive: true });
   await mkdir(join(stage, 'opt', 'big'), { recursive: true });
@@ -55,20 +62,88 @@ async function bigDeb(dir: string, megabytes: number): Promise<string> {
       await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   }
   await new Promise<void>((resolve) => out.end(() => resolve()));
-  await writeFile(
-    join(stage, 'DEBIAN', 'control'),
-    'Package: big-app\nVersion: 1.0.0\nArchitecture: all\nMaintainer: Bench <bench@example.org>\nDescription: big\n',
-  );
-  const deb = join(dir, 'big-app_1.0.0_all.deb');
-  execFileSync('dpkg-deb', ['--root-owner-group', '-Znone', '--build', stage, deb], { stdio: 'ignore' });
+  const debs: string[] = [];
+  for (const version of versions) {
+    await writeFile(
+      join(stage, 'DEBIAN', 'control'),
+      `Package: big-app\nVersion: ${version}\nArchitecture: all\nMaintainer: Bench <bench@example.org>\nDescription: big\n`,
+    );
+    const deb = join(dir, `big-app_${version}_all.deb`);
+    execFileSync('dpkg-deb', ['--root-owner-group', '-Znone', '--build', stage, deb], { stdio: 'ignore' });
+    debs.push(deb);
+  }
   await rm(stage, { recursive: true, force: true });
-  return deb;
+  return debs;
 }
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function digestOf(path: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/** Milliseconds `work` takes. */
+async function timed(work: () => unknown): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+/**
+ * The references: what the same client (curl) and the same runtime (Node's http server) reach on this
+ * machine with nothing of Slipway's in the way. A bare server, in a process of its own like Slipway's,
+ * that only receives a body into a file (no hash, no sync, no checks), or only pipes the file out; and
+ * curl copying the file with no network at all (file://), the ceiling of a download curl writes to disk.
+ */
+const REFERENCE_SERVER = `
+const { createServer } = require('node:http');
+const { createReadStream, createWriteStream, statSync } = require('node:fs');
+const { pipeline } = require('node:stream/promises');
+const [file, into] = process.argv.slice(1);
+const server = createServer((request, response) => {
+  if (request.method === 'PUT') {
+    pipeline(request, createWriteStream(into, { highWaterMark: 1 << 20 })).then(
+      () => response.end('stored\\n'),
+      (error) => response.writeHead(500).end(String(error)),
+    );
+    return;
+  }
+  response.setHeader('content-length', String(statSync(file).size));
+  createReadStream(file, { highWaterMark: 1 << 20 }).pipe(response);
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+`;
+
+async function startReferenceServer(file: string, into: string) {
+  const child = spawn(process.execPath, ['-e', REFERENCE_SERVER, file, into], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (chunk) => resolve(Number(String(chunk).trim())));
+    child.once('exit', (code) => reject(new Error(`the reference server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/`, close: () => child.kill() };
+}
+
+const CURL = ['--silent', '--show-error', '--fail-with-body'];
+// Streamed from the file (--data-binary would read it all into memory first); no 100-continue wait.
+const CURL_UPLOAD = ['-H', 'Expect:', '--upload-file'];
 
 async function transfers() {
   const server = await startBenchServer({ adminPassword: PASSWORD });
   let sampler: NodeJS.Timeout | undefined;
   const work = await mkdtemp(join(server.dataDir, '..', 'work-'));
+  let reference: Awaited<ReturnType<typeof startReferenceServer>> | undefined;
   try {
     const login = await fetch(`${server.url}/api/auth/token`, {
       method: 'POST',
@@ -76,35 +151,12 @@ async function transfers() {
       body: JSON.stringify({ username: 'admin', password: PASSWORD, name: 'bench' }),
     });
     const { value: token } = (await login.json()) as { value: string };
-    const deb = await bigDeb(work, SIZE_MB);
-    const { size } = await stat(deb);
+    const versions = Array.from({ length: ROUNDS }, (_, i) => `1.0.${i}`);
+    const debs = await bigDebs(work, SIZE_MB, versions);
+    const { size } = await stat(debs[0]!);
     const mb = size / 1024 / 1024;
-
-    // Baselines on the same disk: cp, and cp then sync.
-    let started = performance.now();
-    execFileSync('cp', [deb, join(work, 'copy-1.deb')]);
-    const cpMs = performance.now() - started;
-    started = performance.now();
-    execFileSync('cp', [deb, join(work, 'copy-2.deb')]);
-    execFileSync('sync', [join(work, 'copy-2.deb')]);
-    const cpSyncMs = performance.now() - started;
-    await rm(join(work, 'copy-1.deb'));
-    await rm(join(work, 'copy-2.deb'));
-    // The runtime's own floor: a bare Node HTTP server streaming the file to curl, nothing else.
-    const plain = createServer((_request, response) => {
-      createReadStream(deb, { highWaterMark: 1 << 20 }).pipe(response);
-    });
-    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
-    started = performance.now();
-    await execFileAsync('curl', [
-      '--silent',
-      '-o',
-      join(work, 'plain.deb'),
-      `http://127.0.0.1:${(plain.address() as { port: number }).port}/`,
-    ]);
-    const plainMs = performance.now() - started;
-    plain.close();
-    await rm(join(work, 'plain.deb'));
+    const copy = join(work, 'copy.deb');
+    reference = await startReferenceServer(debs[0]!, copy);
 
     const pid = server.child.pid!;
     let serverStderr = '';
@@ -121,102 +173,127 @@ async function transfers() {
       peak = Math.max(peak, memoryOf(pid).rss);
     }, 20);
 
-    // curl is the client: the figures are the server's, not a JavaScript client's.
-    started = performance.now();
-    const { stdout: uploaded } = await execFileAsync('curl', [
-      '--silent',
-      '--show-error',
-      '--fail-with-body',
-      '-X',
-      'POST',
-      '-H',
-      `Authorization: Bearer ${token}`,
-      '-H',
-      'Content-Type: application/vnd.debian.binary-package',
-      // Streamed from the file (--data-binary would read it all into memory first).
-      '-H',
-      'Expect:',
-      '--upload-file',
-      deb,
-      `${server.url}/api/artifacts/big-app`,
-    ]);
-    const uploadMs = performance.now() - started;
-    if (!uploaded.includes('"created":true')) throw new Error(`upload: ${uploaded}`);
+    // Interleaved rounds, so that a burst of load elsewhere on the machine hits every transfer alike;
+    // each figure below is the median of its rounds. Every round uploads a new version (201 Created),
+    // then downloads it.
+    const ms: Record<string, number[]> = {};
+    const record = (name: string, value: number) => {
+      ms[name] = [...(ms[name] ?? []), value];
+    };
+    const auth = ['-H', `Authorization: Bearer ${token}`];
+    for (let round = 0; round < ROUNDS; round++) {
+      const deb = debs[round]!;
+      record('cp', await timed(() => execFileSync('cp', [deb, copy])));
+      await rm(copy);
+      record(
+        'cpSync',
+        await timed(() => {
+          execFileSync('cp', [deb, copy]);
+          execFileSync('sync', [copy]);
+        }),
+      );
+      await rm(copy);
+      record('curlFile', await timed(() => execFileAsync('curl', [...CURL, '-o', copy, `file://${deb}`])));
+      await rm(copy);
+      record(
+        'plainUpload',
+        await timed(() => execFileAsync('curl', [...CURL, ...CURL_UPLOAD, deb, reference!.url])),
+      );
+      await rm(copy);
+      record(
+        'plainDownload',
+        await timed(() => execFileAsync('curl', [...CURL, '-o', copy, reference!.url])),
+      );
+      await rm(copy);
 
-    const target = join(work, 'downloaded.deb');
-    started = performance.now();
-    await execFileAsync('curl', [
-      '--silent',
-      '--show-error',
-      '--fail',
-      '-H',
-      `Authorization: Bearer ${token}`,
-      '-o',
-      target,
-      `${server.url}/api/artifacts/big-app/1.0.0/file`,
-    ]);
-    const downloadMs = performance.now() - started;
+      // curl is the client: the figures are the server's, not a JavaScript client's.
+      let uploaded = '';
+      record(
+        'upload',
+        await timed(async () => {
+          ({ stdout: uploaded } = await execFileAsync('curl', [
+            ...CURL,
+            ...auth,
+            '-X',
+            'POST',
+            '-H',
+            'Content-Type: application/vnd.debian.binary-package',
+            ...CURL_UPLOAD,
+            deb,
+            `${server.url}/api/artifacts/big-app`,
+          ]));
+        }),
+      );
+      if (!uploaded.includes('"created":true')) throw new Error(`upload: ${uploaded}`);
+      const target = join(work, 'downloaded.deb');
+      record(
+        'download',
+        await timed(() =>
+          execFileAsync('curl', [
+            ...CURL,
+            ...auth,
+            '-o',
+            target,
+            `${server.url}/api/artifacts/big-app/${versions[round]}/file`,
+          ]),
+        ),
+      );
+      if ((await digestOf(target)) !== (await digestOf(deb)))
+        throw new Error('the download differs from the upload');
+      await rm(target);
+    }
     clearInterval(sampler);
     sampler = undefined;
     const after = memoryOf(pid);
 
-    const digest = (path: string) =>
-      new Promise<string>((resolve) => {
-        const hash = createHash('sha256');
-        createReadStream(path)
-          .on('data', (chunk) => hash.update(chunk))
-          .on('end', () => resolve(hash.digest('hex')));
-      });
-    if ((await digest(target)) !== (await digest(deb)))
-      throw new Error('the download differs from the upload');
-
+    const cpMs = median(ms.cp!);
+    const row = (transfer: string, name: string, references: Record<string, string> = {}) => {
+      const each = ms[name]!;
+      const middle = median(each);
+      const ratio = (of: string) => Math.round((median(ms[of]!) / middle) * 100) / 100;
+      return {
+        transfer,
+        MB: Math.round(mb),
+        's (median)': seconds(middle),
+        'MB/s': Math.round(mb / (middle / 1000)),
+        'MB/s each round': each.map((t) => Math.round(mb / (t / 1000))).join(' '),
+        'x cp': Math.round((cpMs / middle) * 100) / 100,
+        'x reference': Object.entries(references)
+          .map(([label, of]) => `${ratio(of)} of ${label}`)
+          .join(', '),
+      };
+    };
     return {
       rows: [
-        {
-          transfer: 'cp (baseline)',
-          MB: Math.round(mb),
-          s: seconds(cpMs),
-          'MB/s': Math.round(mb / (cpMs / 1000)),
-          'x cp': 1,
-        },
-        {
-          transfer: 'cp + sync',
-          MB: Math.round(mb),
-          s: seconds(cpSyncMs),
-          'MB/s': Math.round(mb / (cpSyncMs / 1000)),
-          'x cp': Math.round((cpMs / cpSyncMs) * 100) / 100,
-        },
-        {
-          transfer: 'bare Node HTTP server -> curl (reference)',
-          MB: Math.round(mb),
-          s: seconds(plainMs),
-          'MB/s': Math.round(mb / (plainMs / 1000)),
-          'x cp': Math.round((cpMs / plainMs) * 100) / 100,
-        },
-        {
-          transfer: 'upload (HTTP, hashed, synced)',
-          MB: Math.round(mb),
-          s: seconds(uploadMs),
-          'MB/s': Math.round(mb / (uploadMs / 1000)),
-          'x cp': Math.round((cpMs / uploadMs) * 100) / 100,
-        },
-        {
-          transfer: 'download (HTTP)',
-          MB: Math.round(mb),
-          s: seconds(downloadMs),
-          'MB/s': Math.round(mb / (downloadMs / 1000)),
-          'x cp': Math.round((cpMs / downloadMs) * 100) / 100,
-        },
+        row('cp (baseline: copy_file_range in the kernel)', 'cp'),
+        row('cp + sync', 'cpSync'),
+        row('curl file:// -> file (the client alone, no network)', 'curlFile'),
+        row('bare Node server <- curl: receive to file (reference)', 'plainUpload'),
+        row('bare Node server -> curl: pipe file (reference)', 'plainDownload'),
+        row('upload (HTTP, hashed, synced, inspected, stored)', 'upload', {
+          'bare receive': 'plainUpload',
+          'cp+sync': 'cpSync',
+        }),
+        row('download (HTTP, authenticated, ETag, Range-capable)', 'download', {
+          'bare pipe': 'plainDownload',
+          'curl file://': 'curlFile',
+        }),
       ],
       memory: {
         rssBeforeMiB: Math.round(before.rss / 1048576),
         rssPeakMiB: Math.round(peak / 1048576),
         hwmAfterMiB: Math.round(after.hwm / 1048576),
       },
-      ratios: { upload: cpMs / uploadMs, download: cpMs / downloadMs },
+      ratios: {
+        upload: cpMs / median(ms.upload!),
+        download: cpMs / median(ms.download!),
+        uploadVsBare: median(ms.plainUpload!) / median(ms.upload!),
+        downloadVsBare: median(ms.plainDownload!) / median(ms.download!),
+      },
     };
   } finally {
     if (sampler) clearInterval(sampler);
+    reference?.close();
     await server.stop();
     await removeBenchDir(server.dataDir);
   }
@@ -311,13 +388,25 @@ async function aptIndex() {
 }
 
 const moved = await transfers();
-report(`artifacts: ${SIZE_MB} MB upload and download against cp on the same disk`, moved.rows, {
-  uploadVsCp: Math.round(moved.ratios.upload * 100) / 100,
-  downloadVsCp: Math.round(moved.ratios.download * 100) / 100,
-  ...moved.memory,
-  target: '>= 0.5 of cp',
-  met: moved.ratios.upload >= 0.5 && moved.ratios.download >= 0.5,
-});
+const round2 = (n: number) => Math.round(n * 100) / 100;
+report(
+  `artifacts: ${SIZE_MB} MB upload and download against cp on the same disk (median of ${ROUNDS} interleaved rounds)`,
+  moved.rows,
+  {
+    uploadVsCp: round2(moved.ratios.upload),
+    downloadVsCp: round2(moved.ratios.download),
+    uploadVsBareNode: round2(moved.ratios.uploadVsBare),
+    downloadVsBareNode: round2(moved.ratios.downloadVsBare),
+    ...moved.memory,
+    target: '>= 0.5 of cp',
+    met: moved.ratios.upload >= 0.5 && moved.ratios.download >= 0.5,
+  },
+);
+process.stdout.write(
+  `target >= 0.5x of cp: upload ${round2(moved.ratios.upload)}x, download ${round2(moved.ratios.download)}x -> ${
+    moved.ratios.upload >= 0.5 && moved.ratios.download >= 0.5 ? 'met' : 'NOT met'
+  }\n`,
+);
 process.stdout.write(
   `server memory: ${moved.memory.rssBeforeMiB} MiB before, ${moved.memory.rssPeakMiB} MiB peak during the transfers (VmHWM ${moved.memory.hwmAfterMiB} MiB)\n`,
 );

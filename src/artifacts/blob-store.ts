@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newId } from '../core/index.ts';
 import { UploadRejectedError } from './errors.ts';
+import { StagingFile } from './internal/staging-file.ts';
 
 /** A file received in full and hashed, not yet visible in the store. */
 export interface StagedBlob {
@@ -62,48 +62,20 @@ export class BlobStore {
   async stage(source: Readable, options: StageOptions): Promise<StagedBlob> {
     await mkdir(this.#tmp, { recursive: true, mode: 0o700 });
     const path = join(this.#tmp, `${newId()}.part`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      highWaterMark: 1 << 20,
-      transform(chunk: Buffer, _encoding, done) {
-        size += chunk.length;
-        if (size > options.maxBytes) {
-          done(
-            new UploadRejectedError(
-              `Cannot store the upload: it is larger than the limit of ${options.maxBytes} bytes`,
-              'Upload a smaller file, or raise the limit on the server',
-            ),
-          );
-          return;
-        }
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const sink = new StagingFile(path, options.maxBytes);
     try {
-      await pipeline(
-        source,
-        meter,
-        createWriteStream(path, { flags: 'wx', mode: 0o640, highWaterMark: 1 << 20 }),
-      );
-      // Durable before it can become visible: a power cut must not leave a named but empty blob.
-      const file = await open(path, 'r');
-      try {
-        await file.sync();
-      } finally {
-        await file.close();
-      }
+      await pipeline(source, sink);
     } catch (error) {
       await rm(path, { force: true });
       if (error instanceof UploadRejectedError) throw error;
       throw new UploadRejectedError(
-        `Cannot store the upload: the transfer ended early after ${size} bytes`,
+        `Cannot store the upload: the transfer ended early after ${sink.size} bytes`,
         'Send the file again; nothing was stored',
-        { receivedBytes: size },
+        { receivedBytes: sink.size },
       );
     }
-    const sha256 = hash.digest('hex');
+    const { size } = sink;
+    const sha256 = sink.sha256();
     const problem =
       options.expectedSize !== undefined && size !== options.expectedSize
         ? new UploadRejectedError(
@@ -140,6 +112,13 @@ export class BlobStore {
     }
     await mkdir(join(this.#blobs, staged.sha256.slice(0, 2)), { recursive: true, mode: 0o750 });
     await rename(staged.path, target);
+    // The new name is durable before the version's row can commit and point at it.
+    const directory = await open(join(this.#blobs, staged.sha256.slice(0, 2)), 'r');
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
     return target;
   }
 
