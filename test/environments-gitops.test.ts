@@ -83,11 +83,13 @@ describe('GitOps on the tracked branch', () => {
     const integration = await until(
       async () => {
         const v = await view('integration').catch(() => undefined);
-        return v?.status === 'healthy' ? v : undefined;
+        return ['succeeded', 'failed'].includes(v?.lastApply?.status) ? v : undefined;
       },
       240_000,
-      'integration to be applied and healthy',
+      'the apply of integration to end',
     );
+    expect(integration.lastApply.status, JSON.stringify(integration.lastApply)).toBe('succeeded');
+    expect(integration.status, JSON.stringify(integration.problems)).toBe('healthy');
     expect(integration.appliedCommit).toBe(commit);
     expect(integration.lastApply).toMatchObject({
       status: 'succeeded',

@@ -174,9 +174,14 @@ describe('environments on the local provider (CLI against a control plane proces
     const before = (await show('production')).hosts.find((h: any) => h.name === 'web-2');
     const killedAt = Date.now();
     process.kill(before.agent.pid, 'SIGKILL');
+    // Read through the API, not the CLI: a CLI process per poll is slow on a busy machine, and the
+    // provider may start the agent again before a slow poll sees the gap.
     const unhealthy = await until(
       async () => {
-        const host = (await show('production')).hosts.find((h: any) => h.name === 'web-2');
+        const response = await fetch(`${server.url}/api/environments/production`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        const host = ((await response.json()) as any).hosts.find((h: any) => h.name === 'web-2');
         return host.status !== 'healthy' ? host : undefined;
       },
       10_000,

@@ -271,10 +271,10 @@ export async function environmentView(
         ? 'applying'
         : resources.length === 0 && hostRows.length === 0
           ? 'not-applied'
-          : problems.length === 0
-            ? 'healthy'
-            : environment.status === 'failed'
-              ? 'failed'
+          : environment.status === 'failed'
+            ? 'failed' // until an apply succeeds: whatever runs now, the definition did not take
+            : problems.length === 0
+              ? 'healthy'
               : 'unhealthy';
   const isolation = hosts.length > 0 ? isolationOf(byId) : null;
   if (isolation && !isolation.isolated) problems.unshift(`hosts are NOT isolated: ${isolation.description}`);
