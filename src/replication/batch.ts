@@ -328,11 +328,15 @@ async function stageChanges(context: BatchContext, table: ApplyTable, big: boole
     ...others.map((c) => `t.${ident(c)}`),
   ].join(', ');
   const keys = logKeys.join(', ');
-  const sql = `COPY (WITH k AS MATERIALIZED (
-      SELECT ${keys}, CASE WHEN bool_and(op = 'i') THEN 'i' WHEN bool_and(op = 'u') THEN 'u' ELSE 'm' END AS op
-        FROM (${changedKeysSql(context, table, ['op'])}) l GROUP BY ${keys})
-    SELECT ${select} FROM k LEFT JOIN ${qualified(info.schema, info.name)} t ON ${join}) TO STDOUT`;
-  // Many keys: join by hashing (one pass over the table); few: look each up by its index.
+  const changes = `SELECT ${keys}, CASE WHEN bool_and(op = 'i') THEN 'i' WHEN bool_and(op = 'u') THEN 'u' ELSE 'm' END AS op
+      FROM (${changedKeysSql(context, table, ['op'])}) l GROUP BY ${keys}`;
+  const name = qualified(info.schema, info.name);
+  // Many keys: hash them and scan the table once past them, streaming rows as the scan goes (as a
+  // MATERIALIZED CTE, the keys' row estimate is poor and the planner hashes the whole table instead).
+  // Few: look each up by its index.
+  const sql = big
+    ? `COPY (SELECT ${select} FROM (${changes}) k LEFT JOIN ${name} t ON ${join}) TO STDOUT`
+    : `COPY (WITH k AS MATERIALIZED (${changes}) SELECT ${select} FROM k LEFT JOIN ${name} t ON ${join}) TO STDOUT`;
   await context.source.query(
     big
       ? `SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off; ${BIG_WORK_MEM}`

@@ -126,7 +126,10 @@ export interface CopyResult {
 
 /** Options for a piped COPY. */
 export interface PipeCopyOptions {
-  /** Called with each row as the source sent it (one CopyData message per row in text format). */
+  /**
+   * Called with each row as the source sent it (one CopyData message per row in text format). The
+   * buffer is only valid during the call.
+   */
   readonly onRow?: (row: Buffer) => void;
   /** Called with the rows copied so far, at most every `progressEveryRows` rows. */
   readonly onProgress?: (rows: number) => void;
@@ -153,23 +156,27 @@ export async function pipeCopy(
   copyInDone.catch(() => undefined);
   const wire = await copyIn.ready;
 
-  let pending: Buffer[] = [];
+  // Rows are gathered in one reused buffer: pg copies each chunk into its own message before writing it.
+  const pending = Buffer.allocUnsafe(FLUSH_BYTES);
   let pendingBytes = 0;
   let bytes = 0;
   let rows = 0;
   let targetFailed = false;
   const sourceStream = (source as unknown as { connection: WireConnection }).connection.stream;
   const progressEvery = options.progressEveryRows ?? 50_000;
-  const flush = () => {
-    if (pendingBytes === 0 || targetFailed) return;
-    wire.sendCopyFromChunk(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
-    pending = [];
-    pendingBytes = 0;
+  const send = (chunk: Buffer) => {
+    if (targetFailed) return;
+    wire.sendCopyFromChunk(chunk);
     if (wire.stream.writableNeedDrain) {
       // The target is slower than the source: stop reading the source's socket until it catches up.
       sourceStream.pause();
       wire.stream.once('drain', () => sourceStream.resume());
     }
+  };
+  const flush = () => {
+    if (pendingBytes === 0) return;
+    send(pending.subarray(0, pendingBytes));
+    pendingBytes = 0;
   };
   copyInDone.catch(() => {
     targetFailed = true;
@@ -178,14 +185,16 @@ export async function pipeCopy(
 
   const copyOut = new CopyOut(copyOutSql, (chunk) => {
     if (targetFailed) return;
-    // The parser may reuse its buffer: keep a copy of each row.
-    const owned = Buffer.from(chunk);
-    options.onRow?.(owned);
-    pending.push(owned);
-    pendingBytes += owned.length;
-    bytes += owned.length;
+    // The parser may reuse its buffer: the chunk is read before this returns, never kept.
+    options.onRow?.(chunk);
+    if (pendingBytes + chunk.length > FLUSH_BYTES) flush();
+    if (chunk.length >= FLUSH_BYTES) send(chunk);
+    else {
+      chunk.copy(pending, pendingBytes);
+      pendingBytes += chunk.length;
+    }
+    bytes += chunk.length;
     rows += 1;
-    if (pendingBytes >= FLUSH_BYTES) flush();
     if (options.onProgress && rows % progressEvery === 0) options.onProgress(rows);
   });
   try {
