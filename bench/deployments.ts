@@ -74,20 +74,22 @@ async function deploy(
   return { number, ms, events };
 }
 
-/** The steps of a deployment's event log with how long each took (until the next line). */
+/**
+ * The steps of a deployment's event log with how long each took: until the next step began (the
+ * runner takes them one at a time; lines in between — hook output, "removed HOST" from a removal
+ * going on in the background — are not steps), the last one until the deployment's last line.
+ */
 function timedSteps(events: readonly Event[]): { kind: string; host: string; ms: number }[] {
-  const out: { kind: string; host: string; ms: number }[] = [];
-  for (const [i, event] of events.entries()) {
-    const step = /^\d+\/\d+: (\S+)(?: the (?:new|previous) release on| until)? ?(\S+)?/.exec(event.message);
-    if (!step) continue;
-    const next = events[i + 1] ?? event;
-    const verb = step[1]!;
+  const steps = events.filter((e) => /^\d+\/\d+: /.test(e.message));
+  const end = Date.parse(events.at(-1)!.at);
+  return steps.map((event, i) => {
+    const text = event.message.replace(/^\d+\/\d+: /, '');
+    const verb = text.split(' ')[0]!;
     const kind = verb === 'put' ? 'serve' : verb === 'run' ? 'hook' : verb;
-    const host =
-      /(?:on|create|drain|remove|until|put) (\S+)/.exec(event.message.replace(/^\d+\/\d+: /, ''))?.[1] ?? '';
-    out.push({ kind, host: host.replace(/[(,]$/, ''), ms: Date.parse(next.at) - Date.parse(event.at) });
-  }
-  return out;
+    const host = /(?:on|create|drain|remove|until|put) (\S+)/.exec(text)?.[1]?.replace(/[(,]$/, '') ?? '';
+    const next = steps[i + 1];
+    return { kind, host, ms: (next ? Date.parse(next.at) : end) - Date.parse(event.at) };
+  });
 }
 
 /**
