@@ -34,7 +34,7 @@ const execFileAsync = promisify(execFile);
 const SIZE_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 200);
 const VERSIONS = 5000;
 /** Interleaved rounds of every transfer; the figures are medians. */
-const ROUNDS = Number(process.env.BENCH_ARTIFACT_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ARTIFACT_ROUNDS ?? 5);
 const PASSWORD = 'bench-admin-password';
 
 function seconds(ms: number): number {
