@@ -12,6 +12,8 @@ PACKAGES=(
   dpkg-dev reprepro git
   # the console's browser tests
   chromium
+  # tests that trace which processes see a secret (the post-receive hook's)
+  strace
   # monitoring
   prometheus prometheus-alertmanager
   # the reference application (Laravel 8 on PHP 8.2)

@@ -367,6 +367,8 @@ describe('the Deployments page', () => {
   test('Deploy picks a published version; the new deployment opens and joins the list', async () => {
     await page.getByRole('button', { name: 'Deploy', exact: true }).click();
     const form = page.getByRole('form', { name: 'Deploy a version' });
+    // The App field is a text box until the published apps have loaded, then a list of them.
+    await form.locator('select[name="app"]').waitFor();
     await form.getByLabel('App').selectOption('shop');
     await form.getByRole('button', { name: 'Deploy…' }).click();
     const dialog = page.getByRole('dialog', { name: 'Deploy shop 1.2.0 to staging?' });

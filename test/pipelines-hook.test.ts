@@ -7,8 +7,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,13 +154,16 @@ describe('slipway apps hook install', () => {
     const secret = `whk_${randomToken(32)}`;
     await installPostReceiveHook(gitDir, { url: receiverUrl, app: 'web', secret });
     const wrappers = join(root, 'wrappers');
-    const log = join(root, 'argv.log');
+    // One record file per wrapped process: commands of one pipeline run at once, and appends to a
+    // shared file would interleave their lines.
+    const records = join(root, 'argv');
     await mkdir(wrappers, { recursive: true });
+    await mkdir(records, { recursive: true });
     for (const command of HOOK_COMMANDS) {
       const real = (await execFileAsync('sh', ['-c', `command -v ${command}`])).stdout.trim();
       await writeFile(
         join(wrappers, command),
-        `#!/bin/sh\n{ printf 'exec:'; printf ' %s' "$0" "$@"; printf '\\n'; /usr/bin/env; } >> '${log}'\nexec '${real}' "$@"\n`,
+        `#!/bin/sh\n{ printf 'exec:'; printf ' %s' "$0" "$@"; printf '\\n'; /usr/bin/env; } > '${records}/'"$$"'.log'\nexec '${real}' "$@"\n`,
         { mode: 0o755 },
       );
     }
@@ -171,7 +173,9 @@ describe('slipway apps hook install', () => {
     // then: it worked with nothing but the wrapped commands, and none of them saw the secret
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(received.at(-1)!.headers['x-slipway-signature']).toBe(`sha256=${webhookSignature(secret, body)}`);
-    const recorded = await readFile(log, 'utf8');
+    const recorded = (
+      await Promise.all((await readdir(records)).map((file) => readFile(join(records, file), 'utf8')))
+    ).join('');
     const ran = new Set([...recorded.matchAll(/^exec: \S+\/(\S+)/gm)].map((m) => m[1]));
     expect([...ran].sort()).toStrictEqual(HOOK_COMMANDS);
     expect(recorded).toMatch(/^exec: \S+\/curl .*-H @\S+\/headers --data-binary @\S+\/body /m);
@@ -193,58 +197,56 @@ describe('a push through the installed hook', () => {
     await repo?.remove();
   });
 
-  test.skipIf(!existsSync('/usr/bin/strace'))(
-    'starts a run, and no process of the push has the secret on its command line or environment (strace)',
-    async () => {
-      // given: the app, and the hook installed by the CLI
-      await api(t, 'POST', '/api/apps', { name: 'hooked', repository: repo.bare });
-      const env = { SLIPWAY_URL: t.url, SLIPWAY_TOKEN: t.adminToken };
-      const installed = await runCli(['apps', 'hook', 'install', 'hooked', '--git-dir', repo.bare], { env });
-      expect(installed.code).toBe(0);
-      const secret = await readFile(join(repo.bare, 'hooks', HOOK_SECRET_FILE), 'utf8');
-      expect(secret).toMatch(/^whk_\S{40,}$/);
-      // when: a push to master, every execve of every process traced with its arguments and environment
-      const trace = join(root, 'push.strace');
-      const commit = await git(repo.work, 'rev-parse', 'HEAD');
-      const { stderr } = await execFileAsync(
-        'strace',
-        [
-          '-f',
-          '-qq',
-          '-v',
-          '-s',
-          '65536',
-          '-e',
-          'trace=execve',
-          '-o',
-          trace,
-          'git',
-          'push',
-          '--quiet',
-          'origin',
-          'HEAD:refs/heads/master',
-        ],
-        {
-          cwd: repo.work,
-          env: {
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
-            HOME: '/nonexistent',
-            GIT_CONFIG_GLOBAL: '/dev/null',
-          },
+  // strace comes with scripts/setup.sh; without it this test fails rather than skip.
+  test('starts a run, and no process of the push has the secret on its command line or environment (strace)', async () => {
+    // given: the app, and the hook installed by the CLI
+    await api(t, 'POST', '/api/apps', { name: 'hooked', repository: repo.bare });
+    const env = { SLIPWAY_URL: t.url, SLIPWAY_TOKEN: t.adminToken };
+    const installed = await runCli(['apps', 'hook', 'install', 'hooked', '--git-dir', repo.bare], { env });
+    expect(installed.code).toBe(0);
+    const secret = await readFile(join(repo.bare, 'hooks', HOOK_SECRET_FILE), 'utf8');
+    expect(secret).toMatch(/^whk_\S{40,}$/);
+    // when: a push to master, every execve of every process traced with its arguments and environment
+    const trace = join(root, 'push.strace');
+    const commit = await git(repo.work, 'rev-parse', 'HEAD');
+    const { stderr } = await execFileAsync(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-v',
+        '-s',
+        '65536',
+        '-e',
+        'trace=execve',
+        '-o',
+        trace,
+        'git',
+        'push',
+        '--quiet',
+        'origin',
+        'HEAD:refs/heads/master',
+      ],
+      {
+        cwd: repo.work,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: '/nonexistent',
+          GIT_CONFIG_GLOBAL: '/dev/null',
         },
-      ).catch((error) => error);
-      // then
-      expect(stderr).toContain(`slipway: Run hooked/1 queued for ${commit.slice(0, 12)}`);
-      const run = await waitForRun(t, 'hooked/1');
-      expect(run).toMatchObject<Partial<Run>>({ state: 'succeeded', trigger: 'git-hook', commit });
-      const traced = await readFile(trace, 'utf8');
-      expect(traced).toMatch(/execve\("[^"]*hooks\/post-receive"/);
-      expect(traced).toMatch(/execve\("[^"]*\/openssl", \["openssl", "dgst", "-sha256", "-binary"\]/);
-      expect(traced).toMatch(/execve\("[^"]*\/curl", \["curl"/);
-      expect(traced).not.toContain(secret);
-      expect(traced).not.toContain(secret.slice(4, 24));
-    },
-  );
+      },
+    ).catch((error) => error);
+    // then
+    expect(stderr).toContain(`slipway: Run hooked/1 queued for ${commit.slice(0, 12)}`);
+    const run = await waitForRun(t, 'hooked/1');
+    expect(run).toMatchObject<Partial<Run>>({ state: 'succeeded', trigger: 'git-hook', commit });
+    const traced = await readFile(trace, 'utf8');
+    expect(traced).toMatch(/execve\("[^"]*hooks\/post-receive"/);
+    expect(traced).toMatch(/execve\("[^"]*\/openssl", \["openssl", "dgst", "-sha256", "-binary"\]/);
+    expect(traced).toMatch(/execve\("[^"]*\/curl", \["curl"/);
+    expect(traced).not.toContain(secret);
+    expect(traced).not.toContain(secret.slice(4, 24));
+  });
 });
 
 test('a hook whose secret file cannot be read says so and lets the push through', async () => {

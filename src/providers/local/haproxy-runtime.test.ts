@@ -77,7 +77,8 @@ describe('HaproxyRuntime', () => {
   test('drains, disables and enables a server', async () => {
     await lb.runtime.setState('web', 'web-2', 'drain');
     expect(await hits(6)).toStrictEqual({ 'web-1': 6 });
-    expect((await lb.runtime.serverStats('web')).find((s) => s.server === 'web-2')?.status).toBe('DRAIN');
+    // "DRAIN", or "DRAIN 1/2" while a slow health check is being retried on a busy machine.
+    expect((await lb.runtime.serverStats('web')).find((s) => s.server === 'web-2')?.status).toMatch(/^DRAIN/);
     await lb.runtime.setState('web', 'web-2', 'ready');
     await lb.runtime.disableServer('web', 'web-1');
     expect(await hits(6)).toStrictEqual({ 'web-2': 6 });
