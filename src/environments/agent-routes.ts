@@ -165,7 +165,12 @@ async function hostOf(db: Db, id: string): Promise<HostRow> {
 }
 
 /** The agent routes; `secretVault` resolves vault secrets when a document is served. */
-export function agentRoutes(options: { clock: Clock; secretVault?: SecretVault }): AnyRoute[] {
+export function agentRoutes(options: {
+  clock: Clock;
+  secretVault?: SecretVault;
+  /** Aborted when the server shuts down: long polls answer at once instead of holding it up. */
+  shutdown?: AbortSignal;
+}): AnyRoute[] {
   return [
     defineRoute({
       method: 'POST',
@@ -207,10 +212,12 @@ export function agentRoutes(options: { clock: Clock; secretVault?: SecretVault }
         const deadline = Date.now() + input.query.waitMs;
         const closed = new AbortController();
         reply.raw.once('close', () => closed.abort());
+        // The caller going away, or this server shutting down (the agent polls again elsewhere).
+        const done = options.shutdown ? AbortSignal.any([closed.signal, options.shutdown]) : closed.signal;
         let host = await hostOf(db as Db, machine!.id);
-        while (host.revision <= input.query.after && Date.now() < deadline && !closed.signal.aborted) {
+        while (host.revision <= input.query.after && Date.now() < deadline && !done.aborted) {
           // Woken by a change on this replica; the database is checked every second for other replicas.
-          await waitForHostChange(host.id, Math.min(1000, Math.max(0, deadline - Date.now())), closed.signal);
+          await waitForHostChange(host.id, Math.min(1000, Math.max(0, deadline - Date.now())), done);
           host = await hostOf(db as Db, machine!.id);
         }
         if (host.revision <= input.query.after) return { revision: host.revision, document: null };

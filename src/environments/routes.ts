@@ -59,13 +59,19 @@ export interface EnvironmentRouteOptions {
   readonly clock: Clock;
   /** Resolves the vault secrets of the documents agents receive. */
   readonly secretVault?: SecretVault;
+  /** Aborted when the server shuts down (agents' long polls end at once). */
+  readonly shutdown?: AbortSignal;
 }
 
 /** Every route of the environments module (users' and agents'). */
 export function environmentsRoutes(options: EnvironmentRouteOptions): AnyRoute[] {
   const { clock } = options;
   return [
-    ...agentRoutes({ clock, ...(options.secretVault ? { secretVault: options.secretVault } : {}) }),
+    ...agentRoutes({
+      clock,
+      ...(options.secretVault ? { secretVault: options.secretVault } : {}),
+      ...(options.shutdown ? { shutdown: options.shutdown } : {}),
+    }),
     defineRoute({
       method: 'GET',
       path: '/api/environments',
