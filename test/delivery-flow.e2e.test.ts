@@ -22,6 +22,7 @@ import { POSTGRES_BIN } from '../src/store/index.ts';
 import { destroyEnvironment, laravelEnvironment, laravelKey } from './deployments-support.ts';
 import {
   api,
+  eventually,
   git,
   makeRepository,
   type PipelineTestServer,
@@ -43,16 +44,6 @@ let mailDir: string;
 let env: Record<string, string>;
 /** Integration's APP_KEY: a unique random value, the canary of the secrets scan below. */
 const appKey = laravelKey();
-
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function cli(...args: string[]) {
   const result = await runCli(args, { env, timeoutMs: 300_000 });
@@ -107,13 +98,13 @@ beforeAll(async () => {
 
   await infra.commit({ 'environments/integration.ts': laravelEnvironment('integration', { web: 1 }) });
   await api(t, 'PUT', '/api/environment-source', { url: infra.path, branch: 'main', pollInterval: '1h' });
-  const applied = await until(
+  const applied = await eventually(
     async () => {
       const view = await api(t, 'GET', '/api/environments/integration').catch(() => undefined);
       return ['succeeded', 'failed'].includes(view?.lastApply?.status) ? view : undefined;
     },
-    300_000,
     'integration to be applied',
+    300_000,
   );
   expect(applied.lastApply.status, JSON.stringify(applied.lastApply)).toBe('succeeded');
 }, 600_000);
@@ -160,13 +151,13 @@ describe('a merge on master goes all the way: build, integration, tests, staging
   }, 1_500_000);
 
   test("staging's administrators, and only they, are told by email and in the console", async () => {
-    const mails = await until(
+    const mails = await eventually(
       async () => {
         const all = await mail.messages();
         return all.some((m) => m.subject.includes('ready for staging')) ? all : undefined;
       },
-      30_000,
       'the email to staging administrators',
+      30_000,
     );
     const announcement = mails.filter((m) => m.subject.includes('ready for staging'));
     expect(announcement.flatMap((m) => m.to)).toStrictEqual(['stella@example.test']);

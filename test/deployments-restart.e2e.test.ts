@@ -25,6 +25,7 @@ import {
   startServerProcess,
   tokenFor,
 } from './environments-support.ts';
+import { eventually } from './pipelines-support.ts';
 import { runCli } from './support/cli.ts';
 
 const PASSWORD = 'deploy-restart-admin-password';
@@ -64,16 +65,6 @@ async function api(method: string, path: string, body?: unknown): Promise<any> {
   return text ? JSON.parse(text) : undefined;
 }
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function publish(version: string): Promise<void> {
   const deb = await app.package(version);
   const uploaded = await runCli(['artifacts', 'upload', 'laravel-app', deb], {
@@ -98,13 +89,13 @@ beforeAll(async () => {
   await api('POST', '/api/secrets/environments/staging/APP_KEY', { value: laravelKey(), reason: 'test' });
   await repo.commit({ 'environments/staging.ts': laravelEnvironment('staging', { web: 3 }) });
   await api('PUT', '/api/environment-source', { url: repo.path, branch: 'main', pollInterval: '1h' });
-  const applied = await until(
+  const applied = await eventually(
     async () => {
       const view = await api('GET', '/api/environments/staging');
       return ['succeeded', 'failed'].includes(view.lastApply?.status) ? view : undefined;
     },
-    300_000,
     'staging to be applied',
+    300_000,
   );
   expect(applied.lastApply.status, JSON.stringify(applied.lastApply)).toBe('succeeded');
   const first = await api('POST', '/api/deployments', {
@@ -112,23 +103,23 @@ beforeAll(async () => {
     app: 'laravel-app',
     version: V1,
   });
-  const done = await until(
+  const done = await eventually(
     async () => {
       const d = await api('GET', `/api/deployments/${first.number}`);
       return TERMINAL.includes(d.state) ? d : undefined;
     },
-    600_000,
     'the first release',
+    600_000,
   );
   expect(done.state).toBe('succeeded');
 }, 900_000);
 
 afterAll(async () => {
   await api('POST', '/api/environments/staging/destroy', { confirm: 'staging' }).catch(() => undefined);
-  await until(
+  await eventually(
     async () => ((await api('GET', '/api/environments/staging')).status === 'destroyed' ? true : undefined),
-    120_000,
     'staging destroyed',
+    120_000,
   ).catch(() => undefined);
   await server?.stop().catch(() => undefined);
   killAll(await processesMentioning(dir));
@@ -151,7 +142,7 @@ describe('kill -9 of the control plane in the middle of a rollout', () => {
         strategy: { strategy: 'rolling', batchSize: 1, maxSurge: 1 },
       });
       // In the middle: the first new host is being installed.
-      await until(
+      await eventually(
         async () => {
           const events = await api('GET', `/api/deployments/${started.number}/events`);
           return events.some((e: { message: string }) =>
@@ -160,20 +151,20 @@ describe('kill -9 of the control plane in the middle of a rollout', () => {
             ? true
             : undefined;
         },
-        300_000,
         'the rollout to be under way',
+        300_000,
       );
       await server.kill();
       await new Promise((resolve) => setTimeout(resolve, 3000)); // traffic keeps flowing without it
       await startServer();
 
-      const finished = await until(
+      const finished = await eventually(
         async () => {
           const d = await api('GET', `/api/deployments/${started.number}`);
           return TERMINAL.includes(d.state) ? d : undefined;
         },
-        600_000,
         'the deployment to end after the restart',
+        600_000,
       );
       const events = (await api('GET', `/api/deployments/${started.number}/events`))
         .map((e: { at: string; message: string }) => `${e.at} ${e.message}`)
@@ -183,14 +174,14 @@ describe('kill -9 of the control plane in the middle of a rollout', () => {
       const version = finished.state === 'succeeded' ? V2 : V1;
 
       // Every web host on that one version, installed and serving; exactly three of them.
-      const after = await until(
+      const after = await eventually(
         async () => {
           const v = await api('GET', '/api/environments/staging');
           const web = v.hosts.filter((h: { services: string[] }) => h.services.includes('web'));
           return web.length === 3 && v.loadBalancer.servers.length === 3 ? v : undefined;
         },
-        60_000,
         'three web hosts',
+        60_000,
       );
       for (const host of after.hosts)
         expect({ host: host.name, version: host.release?.installed?.version }).toStrictEqual({

@@ -23,6 +23,7 @@ import {
   publish,
   startLoad,
 } from './deployments-support.ts';
+import { eventually } from './pipelines-support.ts';
 
 const RATE = 200; // requests per second through the load balancer during every rollout
 let dir: string;
@@ -39,26 +40,16 @@ const V = {
   brokenPostinst: '1.0.0~b6+g0000006',
 };
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const TERMINAL = ['succeeded', 'failed', 'rolled_back'];
 
 async function waitFor(number: number): Promise<any> {
-  return until(
+  return eventually(
     async () => {
       const d = (await t.inject('GET', `/api/deployments/${number}`, { token: t.adminToken })).json();
       return TERMINAL.includes(d.state) ? d : undefined;
     },
-    600_000,
     `deployment #${number}`,
+    600_000,
   );
 }
 
@@ -171,13 +162,13 @@ beforeAll(async () => {
     body: { url: repo.path, branch: 'main', pollInterval: '1h' },
   });
   expect(source.statusCode).toBe(200);
-  const applied = await until(
+  const applied = await eventually(
     async () => {
       const view = (await t.inject('GET', '/api/environments/staging', { token: t.adminToken })).json();
       return view.lastApply?.status === 'succeeded' || view.lastApply?.status === 'failed' ? view : undefined;
     },
-    300_000,
     'staging to be applied',
+    300_000,
   );
   expect(applied.lastApply.status, JSON.stringify(applied.lastApply)).toBe('succeeded');
   lbUrl = applied.loadBalancer.endpoints[0].url.replace(/\/$/, '');

@@ -20,6 +20,7 @@ export {
 } from './errors.ts';
 export { RUN_QUEUE, RunExecutor, type RunExecutorOptions } from './executor.ts';
 export { formatMs } from './format-ms.ts';
+export { type GitOptions, git } from './git.ts';
 export { pipelinesMigrations } from './migrations.ts';
 export { type PipelinesModuleOptions, pipelinesModule } from './module.ts';
 export type {

@@ -7,18 +7,15 @@
  * administrators (an SMTP server of the demo's own catches the email); then one action deploys it to
  * staging. Every stage is a step with a result, for `slipway demo` and `slipway demo --check`.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, cp, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { randomToken } from '../../core/index.ts';
 import { type MailCatcher, startMailCatcher } from '../../notifications/index.ts';
-import { installPostReceiveHook } from '../../pipelines/index.ts';
+import { installPostReceiveHook, git as runGit } from '../../pipelines/index.ts';
 import type { ApiClient } from '../api-client.ts';
 
-const run = promisify(execFile);
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 const APP = 'laravel-app';
 
@@ -45,22 +42,10 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** Git as Slipway runs it (no user configuration), with the demo as the author of its commits. */
 async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run('git', args, {
-    cwd,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: cwd,
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_CONFIG_GLOBAL: '/dev/null',
-      GIT_AUTHOR_NAME: 'Slipway demo',
-      GIT_AUTHOR_EMAIL: 'demo@slipway.invalid',
-      GIT_COMMITTER_NAME: 'Slipway demo',
-      GIT_COMMITTER_EMAIL: 'demo@slipway.invalid',
-    },
-    maxBuffer: 64 << 20,
-  });
-  return stdout.trim();
+  const identity = ['-c', 'user.name=Slipway demo', '-c', 'user.email=demo@slipway.invalid'];
+  return (await runGit([...identity, ...args], { cwd })).trim();
 }
 
 /** Copies an example into a new git working copy (its .gitignore decides what is committed). */
