@@ -7,6 +7,7 @@
  * The deployments are seeded as rows, without hosts: the test holds the deployments leader lock, so no
  * runner of the server touches them, and it writes their events itself.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { openArtifactRepository } from '../src/artifacts/index.ts';
 import { buildTestDeb } from '../src/artifacts/testing.ts';
 import { newId } from '../src/core/index.ts';
 import { startTestServer, TEST_USER_PASSWORD, type TestServer } from '../src/server/testing.ts';
+import { logInAndOpen } from './support/console.ts';
 
 const DEPLOYMENTS_LOCK = 'slipway.loop.deployments';
 
@@ -235,16 +237,8 @@ afterAll(async () => {
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
-async function openDeployments(username: string, password: string): Promise<void> {
-  await page.goto(server.url);
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page
-    .getByRole('navigation', { name: 'Main' })
-    .getByRole('link', { name: 'Deployments', exact: true })
-    .click();
-  await page.getByRole('heading', { level: 1, name: 'Deployments' }).waitFor();
+function openDeployments(username: string, password: string): Promise<void> {
+  return logInAndOpen(page, server.url, { username, password }, 'Deployments');
 }
 
 describe('the Deployments page', () => {

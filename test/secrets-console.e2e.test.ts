@@ -3,6 +3,7 @@
  * the keys × environments matrix, an environment's secrets, an audited reveal, setting a value, and
  * what a viewer of one environment sees (no values, no forms).
  */
+
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { withRootKey } from '../src/secrets/testing.ts';
 import { startTestServer, TEST_USER_PASSWORD, type TestServer } from '../src/server/testing.ts';
+import { logInAndOpen } from './support/console.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CONSOLE_DIR = join(ROOT, 'console');
@@ -75,16 +77,8 @@ afterAll(async () => {
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
-async function logIn(username: string, password: string): Promise<void> {
-  await page.goto(server.url);
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page
-    .getByRole('navigation', { name: 'Main' })
-    .getByRole('link', { name: 'Secrets', exact: true })
-    .click();
-  await page.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor();
+function logIn(username: string, password: string): Promise<void> {
+  return logInAndOpen(page, server.url, { username, password }, 'Secrets');
 }
 
 describe('the Secrets page', () => {
