@@ -71,7 +71,10 @@ async function waitUntil<T>(
     if (value !== undefined) return value;
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
-  throw new Error(`${what}: not done within ${Math.round(timeoutMs / 1000)} s`);
+  throw new Error(
+    `${what}: not done within ${Math.round(timeoutMs / 1000)} s. Look at where it stands in the console ` +
+      '(or with `slipway env show`, `slipway runs logs`, `slipway deployments logs`), then run the demo again',
+  );
 }
 
 interface EnvironmentView {
