@@ -26,4 +26,15 @@ describe('loadServerConfig()', () => {
       'tlsKey: set both tlsCert and tlsKey, or neither',
     );
   });
+
+  test('takes the number of builds run at once from SLIPWAY_BUILD_CONCURRENCY, and refuses a nonsense one', () => {
+    expect(loadServerConfig({}, {}).buildConcurrency).toBe(2);
+    expect(loadServerConfig({}, { SLIPWAY_BUILD_CONCURRENCY: '6' }).buildConcurrency).toBe(6);
+    expect(() => loadServerConfig({}, { SLIPWAY_BUILD_CONCURRENCY: '0' })).toThrowError(
+      'buildConcurrency: use at least 1',
+    );
+    expect(() => loadServerConfig({}, { SLIPWAY_BUILD_CONCURRENCY: 'many' })).toThrowError(
+      /buildConcurrency/,
+    );
+  });
 });

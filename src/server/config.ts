@@ -46,6 +46,8 @@ export const ServerConfig = z
     rootKey: z.string().min(1).optional(),
     /** Versions of each secret kept; older values are destroyed. @default 10 */
     secretVersionsKept: z.coerce.number().int().min(1).max(1000).default(10),
+    /** Pipeline runs this control plane builds at once, over all apps (each app has its own limit too). @default 2 */
+    buildConcurrency: z.coerce.number().int().min(1, 'use at least 1').max(64).default(2),
   })
   .refine((c) => Boolean(c.tlsCert) === Boolean(c.tlsKey), {
     message: 'set both tlsCert and tlsKey, or neither',
@@ -80,6 +82,7 @@ export function serverSettingsFromEnvironment(env: NodeJS.ProcessEnv): ServerSet
     rootKeyFile: env.SLIPWAY_ROOT_KEY_FILE,
     rootKey: env.SLIPWAY_ROOT_KEY,
     secretVersionsKept: env.SLIPWAY_SECRET_VERSIONS_KEPT,
+    buildConcurrency: env.SLIPWAY_BUILD_CONCURRENCY,
   };
 }
 

@@ -55,6 +55,8 @@ export interface ModuleContext {
   readonly loginRateLimitPerMinute: number;
   readonly secretVault: SecretVault;
   readonly notifier: Notifier;
+  /** Pipeline runs built at once on this control plane. */
+  readonly buildConcurrency?: number;
 }
 
 /** Every module's migrations, in the order they were written. Add a module here. */
@@ -104,6 +106,7 @@ export function moduleRoutes(context: ModuleContext): AnyRoute[] {
       ...context.runtime,
       secretVault: context.secretVault,
       steps: [...BUILD_STEPS, ...deployments.pipelineSteps],
+      ...(context.buildConcurrency ? { buildConcurrency: context.buildConcurrency } : {}),
     }),
     ...replicationModule({
       ...context.runtime,

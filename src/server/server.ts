@@ -164,6 +164,7 @@ export async function startServer(
       loginRateLimitPerMinute: config.loginRateLimit,
       secretVault,
       notifier,
+      buildConcurrency: config.buildConcurrency,
     });
     let openApi: unknown;
     const allRoutes = [
