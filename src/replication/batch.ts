@@ -79,6 +79,8 @@ export interface BatchContext {
   readonly replicaMode: boolean;
   /** The source's catalog as last read, and the version it was read at (see `catalogVersionSql`). */
   sourceCatalog?: { readonly version: string; readonly tables: Map<number, TableInfo> };
+  /** How the source's planner is set in the batch's transaction (see `planFor`). */
+  sourcePlan?: 'lookups' | 'scans';
 }
 
 /** A change to a table's definition that the link cannot follow by itself. */
@@ -136,6 +138,21 @@ const BIG_BATCH_ROWS = 5_000;
  * 200,000-key batch spills them to disk in several passes.
  */
 const BIG_WORK_MEM = "SET LOCAL work_mem = '64MB'";
+
+/**
+ * Sets the source's planner for the reads that follow, in the batch's transaction: index lookups for
+ * a few changed keys, hash joins and scans for many. Only a change is sent (each statement is a round
+ * trip the source, the applier and the machine pay for, ten times a second under load).
+ */
+async function planFor(context: BatchContext, plan: 'lookups' | 'scans'): Promise<void> {
+  if (context.sourcePlan === plan) return;
+  await context.source.query(
+    plan === 'scans'
+      ? `SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off; ${BIG_WORK_MEM}`
+      : 'SET LOCAL enable_seqscan = off; SET LOCAL enable_nestloop = on',
+  );
+  context.sourcePlan = plan;
+}
 
 function activeTables(context: BatchContext): ApplyTable[] {
   return [...context.tables.values()].filter((t) => t.state === 'replicating' && !context.busy.has(t.id));
@@ -201,9 +218,11 @@ async function readHeader(context: BatchContext): Promise<Header> {
     `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
      SET LOCAL lock_timeout = '5s';
      SET LOCAL enable_seqscan = off;
+     SET LOCAL enable_nestloop = on;
      LOCK TABLE ${lockList.join(', ')} IN ACCESS SHARE MODE;
      ${headerSql(context)}`,
   )) as unknown as pg.QueryResult[];
+  context.sourcePlan = 'lookups';
   const row = results.at(-1)!.rows[0] as {
     snapshot: string;
     at: number;
@@ -337,11 +356,7 @@ async function stageChanges(context: BatchContext, table: ApplyTable, big: boole
   const sql = big
     ? `COPY (SELECT ${select} FROM (${changes}) k LEFT JOIN ${name} t ON ${join}) TO STDOUT`
     : `COPY (WITH k AS MATERIALIZED (${changes}) SELECT ${select} FROM k LEFT JOIN ${name} t ON ${join}) TO STDOUT`;
-  await context.source.query(
-    big
-      ? `SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off; ${BIG_WORK_MEM}`
-      : 'SET LOCAL enable_seqscan = off; SET LOCAL enable_nestloop = on',
-  );
+  await planFor(context, big ? 'scans' : 'lookups');
   const counts: StagedCounts = { deleted: 0, inserted: 0, updated: 0, mixed: 0 };
   await pipeCopy(
     context.source,
@@ -371,9 +386,7 @@ async function copyNewRows(context: BatchContext, table: ApplyTable): Promise<nu
   const info = table.info;
   const name = qualified(info.schema, info.name);
   const keys = logKeyColumns(table).join(', ');
-  await context.source.query(
-    `SET LOCAL enable_seqscan = on; SET LOCAL enable_nestloop = off; ${BIG_WORK_MEM}`,
-  );
+  await planFor(context, 'scans');
   const match = `(${info.key.map((k) => `t.${ident(k)}`).join(', ')}) IN (SELECT ${keys} FROM (${changedKeysSql(context, table)}) l)`;
   await context.target.query('SAVEPOINT slipway_big');
   try {
@@ -620,13 +633,18 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
     const perTable = new Map<number, number>();
     for (const id of fullCopies) {
       const table = context.tables.get(id)!;
+      await planFor(context, 'scans');
       const copied = await copyWholeTable(context.source, context.target, table.info);
       context.staged.delete(id);
       perTable.set(id, copied);
       rows += copied;
     }
     const staged: StagedTable[] = [];
-    for (const { id, n, u } of changed) {
+    // Tables with few changes first: their reads share the planner settings the header left.
+    const fewFirst = [...changed].sort(
+      (a, b) => Number(a.n >= BIG_BATCH_ROWS) - Number(b.n >= BIG_BATCH_ROWS),
+    );
+    for (const { id, n, u } of fewFirst) {
       const table = context.tables.get(id);
       if (!table) continue;
       const big = n >= BIG_BATCH_ROWS;

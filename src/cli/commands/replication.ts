@@ -174,6 +174,21 @@ function describeEvent(event: ApplierEvent): string | undefined {
 }
 
 /** Runs the applier in this process until SIGINT/SIGTERM or promotion. */
+/**
+ * The applier's batch interval from `--batch-interval`.
+ * @throws InvalidInputError when it is not a duration between 10 ms and 60 s
+ */
+export function batchInterval(value: string): number {
+  const ms = parseDuration(value, '--batch-interval');
+  if (ms < 10 || ms > 60_000) {
+    throw new InvalidInputError(`Cannot run the applier: --batch-interval ${value} is out of range`, {
+      hint: 'Use a duration from 10ms to 60s, like 100ms (the default) or 500ms',
+      retryable: false,
+    });
+  }
+  return ms;
+}
+
 async function runApplier(
   name: string,
   options: {
@@ -182,6 +197,7 @@ async function runApplier(
     target?: string;
     targetFile?: string;
     networkTimeout?: string;
+    batchInterval?: string;
   },
   json: boolean,
 ): Promise<void> {
@@ -207,6 +223,7 @@ async function runApplier(
     ...(options.networkTimeout
       ? { networkTimeoutMs: parseDuration(options.networkTimeout, '--network-timeout') }
       : {}),
+    ...(options.batchInterval ? { batchIntervalMs: batchInterval(options.batchInterval) } : {}),
     onEvent: (event) => {
       if (event.kind === 'batch') {
         window.rows += event.rows;
@@ -520,6 +537,11 @@ export function registerReplicationCommands(program: Command): void {
     .option('--target <dsn>', 'target connection string (env SLIPWAY_REPLICATION_TARGET)')
     .option('--target-file <path>', 'read the target connection string from a file')
     .option('--network-timeout <duration>', 'give up on a connection silent this long', '120s')
+    .option(
+      '--batch-interval <duration>',
+      'while changes flow, start a batch at most this often: shorter lowers lag, longer costs the source less',
+      '100ms',
+    )
     .action(async (name: string, options: Record<string, string | undefined>, command: Command) => {
       await runApplier(name, options, Boolean(globals(command).json));
     });

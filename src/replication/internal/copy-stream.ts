@@ -15,6 +15,8 @@ interface WireConnection {
   readonly stream: NodeJS.ReadWriteStream & {
     pause(): void;
     resume(): void;
+    cork(): void;
+    uncork(): void;
     readonly writableNeedDrain?: boolean;
     once(event: 'drain', listener: () => void): unknown;
   };
@@ -207,8 +209,11 @@ export async function pipeCopy(
     sourceStream.resume();
   }
   if (!targetFailed) {
+    // The last rows and CopyDone go out in one write: a small batch's whole copy is one packet.
+    wire.stream.cork();
     flush();
     wire.endCopyFrom();
+    wire.stream.uncork();
   }
   const copied = await copyInDone;
   options.onProgress?.(rows);
