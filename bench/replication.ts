@@ -96,16 +96,29 @@ function bulkInsert(rows: number): string {
           FROM generate_series(1, ${rows}) i`;
 }
 
-const TPS_ROUNDS = 3;
+/**
+ * Rounds per comparison: pgbench's tps swings by 10–25 % between runs of one database on this
+ * machine (each commit waits for an fsync), so more, shorter rounds, and a median of their ratios.
+ */
+const TPS_ROUNDS = 6;
 
-/** Alternating pgbench rounds on the replicated and the control database. */
+/**
+ * Alternating pgbench rounds on the replicated and the control database, in ABBA order (which one
+ * goes first alternates), so that neither is favoured by running first or after the other's
+ * checkpoint.
+ */
 async function compareTps(master: BenchCluster, system: string, what: string): Promise<TpsComparison> {
   const roundSeconds = String(Math.max(5, Math.round(LOAD_S / TPS_ROUNDS)));
   const result: TpsComparison = { replicated: [], control: [] };
   for (let round = 0; round < TPS_ROUNDS; round++) {
     const args = ['-n', '-c', '4', '-j', '2', '-T', roundSeconds];
-    result.replicated.push(await pgbench(master, args, 'bench'));
-    result.control.push(await pgbench(master, args, 'control'));
+    if (round % 2 === 0) {
+      result.replicated.push(await pgbench(master, args, 'bench'));
+      result.control.push(await pgbench(master, args, 'control'));
+    } else {
+      result.control.push(await pgbench(master, args, 'control'));
+      result.replicated.push(await pgbench(master, args, 'bench'));
+    }
   }
   log(
     `${system}: tps ${what}: ${result.replicated.map((t) => t.toFixed(0)).join(', ')} vs control ${result.control.map((t) => t.toFixed(0)).join(', ')}`,
@@ -274,8 +287,10 @@ async function main(): Promise<void> {
 }
 
 function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.floor(sorted.length / 2)]! : Number.NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** 1 − replicated/control, from the median of the per-round ratios. */
