@@ -13,7 +13,8 @@
  * Targets for Slipway: bulk apply ≥ 100,000 rows/s; lag p99 < 0.3 s under unthrottled pgbench;
  * trigger overhead ≤ 12 %; tps lost while replicating ≤ 15 %.
  *
- * BENCH_QUICK=1 shortens the phases for a smoke run; BENCH_SYSTEMS=slipway,bucardo,slony picks systems.
+ * BENCH_QUICK=1 shortens the phases for a smoke run; BENCH_SYSTEMS=slipway,bucardo,slony picks systems;
+ * BENCH_CATCH_UP_TIMEOUT_S (default 600) is how long a system may take to catch up after a phase.
  */
 import { statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -43,6 +44,11 @@ const LOAD_S = QUICK ? 10 : 60;
 const RATED_S = QUICK ? 8 : 30;
 const IDLE_S = QUICK ? 4 : 10;
 const BULK_ROWS = QUICK ? 50_000 : 200_000;
+/**
+ * How long a system may take to catch up after a phase before its run is given up (its figures so far
+ * are in the log). Bucardo has been seen stalling 30 minutes and more after a long stop.
+ */
+const CATCH_UP_TIMEOUT_MS = Number(process.env.BENCH_CATCH_UP_TIMEOUT_S ?? 600) * 1000;
 
 interface Phase {
   readonly name: string;
@@ -166,7 +172,7 @@ async function runSystem(system: ReplicationSystem): Promise<SystemResult> {
       // A marker committed right after the phase's last change: once the replica has it, it has all.
       probe!.pause();
       const sentinel = await probe!.mark();
-      const caughtUp = await probe!.seen(sentinel);
+      const caughtUp = await probe!.seen(sentinel, CATCH_UP_TIMEOUT_MS);
       const rows = (await rowChanges(master!)) - before;
       const left = await waitIdentical(master!, replica!);
       probe!.resume();

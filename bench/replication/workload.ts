@@ -163,7 +163,15 @@ export class LagProbe {
   async seen(id: number, timeoutMs = 30 * 60_000): Promise<number> {
     if (this.#seen.has(id) || this.#lastSeen >= id) return this.#seen.get(id) ?? Date.now();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`marker ${id} did not reach the replica`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `marker ${id} did not reach the replica within ${timeoutMs / 1000} s (BENCH_CATCH_UP_TIMEOUT_S)`,
+            ),
+          ),
+        timeoutMs,
+      );
       this.#waiters.set(id, () => {
         clearTimeout(timer);
         resolve();
