@@ -12,6 +12,7 @@ import {
   applyBatch,
   type BatchContext,
   type BatchResult,
+  LinkStoppedError,
   SchemaChangeError,
 } from './batch.ts';
 import { maintainLog, readSourceConfig, type SourceConfig } from './capture.ts';
@@ -411,11 +412,17 @@ export class Applier {
       let result: BatchResult;
       try {
         result = await applyBatch(session.context, {
+          onlyWhileRunning: true,
           commitEmpty: Date.now() - lastCommit >= heartbeatMs,
           rate: (rows) => this.#rate(rows),
         });
         consecutiveErrors = 0;
       } catch (error) {
+        if (error instanceof LinkStoppedError) {
+          // Stopped or promoted while the batch ran: nothing was applied; read the new state at once.
+          lastControl = 0;
+          continue;
+        }
         if (error instanceof SchemaChangeError) {
           const message = `Replication link "${link}" stopped: ${error.message}`;
           this.#emit({ kind: 'schema-change', message });

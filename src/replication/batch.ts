@@ -95,6 +95,17 @@ export class SchemaChangeError extends Error {
   }
 }
 
+/** The link was stopped (or promoted) while a batch ran: the batch was rolled back, nothing applied. */
+export class LinkStoppedError extends Error {
+  constructor() {
+    super('the link was stopped while a batch ran; the batch was rolled back');
+    this.name = 'LinkStoppedError';
+  }
+}
+
+/** The SQLSTATE the batch's own check raises when the link is no longer meant to run. */
+const LINK_STOPPED_SQLSTATE = 'SW001';
+
 /** What a batch did. */
 export interface BatchResult {
   /** The source snapshot the target now reflects (or would, for an uncommitted empty batch). */
@@ -557,6 +568,12 @@ export interface BatchOptions {
   readonly commitEmpty?: boolean;
   /** Rows per second to record with the position. */
   readonly rate?: (rows: number) => number;
+  /**
+   * Commit only while the link is meant to run: the batch locks the link's state row and rolls back
+   * (LinkStoppedError) when a stop or a promotion was recorded first. A stop waits for a batch that
+   * locked the row before it, so once a stop is recorded no batch commits.
+   */
+  readonly onlyWhileRunning?: boolean;
   /** Runs after the target committed, while the source still holds the batch snapshot (verify). */
   readonly whileHoldingSnapshot?: (snapshot: Snapshot) => Promise<void>;
 }
@@ -671,6 +688,16 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
     const shapes = ddl.length > 0 ? activeTables(context) : [];
     const rate = options.rate?.(rows) ?? 0;
     const statements = [
+      ...(options.onlyWhileRunning
+        ? [
+            `DO $slipway$ DECLARE desired text; BEGIN
+               SELECT s.desired INTO desired FROM ${qualified(schema, 'state')} s FOR UPDATE;
+               IF desired IS DISTINCT FROM 'running' THEN
+                 RAISE EXCEPTION 'the link is %', desired USING ERRCODE = '${LINK_STOPPED_SQLSTATE}';
+               END IF;
+             END $slipway$`,
+          ]
+        : []),
       ...sequenceSql,
       `UPDATE ${qualified(schema, 'state')} SET position = ${literal(formatSnapshot(header.snapshot))},
          synced_at = to_timestamp(${header.at.getTime() / 1000}), applied_at = now(),
@@ -722,6 +749,7 @@ export async function applyBatch(context: BatchContext, options: BatchOptions = 
   } catch (error) {
     if (targetOpen) await context.target.query('ROLLBACK').catch(() => undefined);
     await context.source.query('ROLLBACK').catch(() => undefined);
+    if ((error as { code?: string }).code === LINK_STOPPED_SQLSTATE) throw new LinkStoppedError();
     throw error;
   }
 }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tablesByName } from './catalog.ts';
 import { installLink } from './link-setup.ts';
+import { setDesiredState } from './replica.ts';
 import {
   createSaasSchema,
   type ReplicationPair,
@@ -92,6 +93,36 @@ describe('engine: capture, copy and apply', () => {
       while ((await logRows()).rows > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 200));
       expect(await logRows()).toStrictEqual({ tables: 8, rows: 0 });
+    } finally {
+      await applier.stop();
+    }
+  });
+
+  test('once a stop is recorded no batch commits, even before the applier reads its control state', async () => {
+    const events: { kind: string }[] = [];
+    // The applier reads its control state only once a minute here: the stop must hold all the same.
+    const applier = startApplier('demo', pair, { controlMs: 60_000, events: events as never });
+    try {
+      await runSql(pair.source.url, `UPDATE organisations SET name = 'before stop' WHERE id = 1`);
+      await waitForCatchUp('demo', pair);
+      const target = new pg.Client({ connectionString: pair.target.url });
+      await target.connect();
+      try {
+        await setDesiredState(target, 'demo', 'stopped');
+      } finally {
+        await target.end();
+      }
+      await runSql(pair.source.url, `UPDATE organisations SET name = 'after stop' WHERE id = 1`);
+      const deadline = Date.now() + 10_000;
+      while (!events.some((e) => e.kind === 'stopped') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(events.some((e) => e.kind === 'stopped')).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+      const [row] = await runSql<{ name: string }>(
+        pair.target.url,
+        'SELECT name FROM organisations WHERE id = 1',
+      );
+      expect(row!.name).toBe('before stop');
     } finally {
       await applier.stop();
     }
