@@ -4,23 +4,15 @@
  * plane comes back.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { issueJoinToken } from '../src/environments/index.ts';
-import { seedHost } from '../src/environments/testing.ts';
 import { startTestServer, type TestServer } from '../src/server/testing.ts';
+import { joinSeededHost } from './environments-support.ts';
 
 let t: TestServer;
 let credential: string;
 
 beforeAll(async () => {
   t = await startTestServer();
-  const db = t.server.store.db;
-  const hostId = await seedHost(db, 'polltest', 'web-1');
-  const joined = await t.inject('POST', '/api/agent/join', {
-    headers: { authorization: `Bearer ${await issueJoinToken(db, hostId, new Date())}` },
-    body: { agentVersion: 'test', instance: 'test' },
-  });
-  expect(joined.statusCode).toBe(201);
-  credential = joined.json().credential;
+  credential = await joinSeededHost(t, 'polltest', 'web-1');
 }, 120_000);
 
 afterAll(async () => {

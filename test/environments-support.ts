@@ -7,6 +7,10 @@ import { openSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { issueJoinToken } from '../src/environments/index.ts';
+import { seedHost } from '../src/environments/testing.ts';
+import type { TestServer } from '../src/server/testing.ts';
 import { freePort } from '../src/store/testing.ts';
 
 /** A tiny web service: answers /healthz, says which host it is on and whether its database answers. */
@@ -203,3 +207,15 @@ export async function tokenFor(url: string, username: string, password: string):
 
 /** Where a test keeps things: join(dir, ...). */
 export const at = (dir: string, ...parts: string[]) => join(dir, ...parts);
+
+/** Seeds a host in `environment` and joins an agent for it; returns the host's agent credential. */
+export async function joinSeededHost(t: TestServer, environment: string, name: string): Promise<string> {
+  const db = t.server.store.db;
+  const hostId = await seedHost(db, environment, name);
+  const joined = await t.inject('POST', '/api/agent/join', {
+    headers: { authorization: `Bearer ${await issueJoinToken(db, hostId, new Date())}` },
+    body: { agentVersion: 'test', instance: 'test' },
+  });
+  expect(joined.statusCode).toBe(201);
+  return joined.json().credential;
+}

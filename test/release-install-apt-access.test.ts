@@ -11,6 +11,7 @@ import { buildTestDeb } from '../src/artifacts/testing.ts';
 import { issueJoinToken } from '../src/environments/index.ts';
 import { seedHost } from '../src/environments/testing.ts';
 import { startTestServer, type TestServer } from '../src/server/testing.ts';
+import { joinSeededHost } from './environments-support.ts';
 
 const PACKAGE = 'slipway-rt-access';
 /** The reviewed public routes (test/api-security.test.ts): anyone may call them. */
@@ -35,13 +36,7 @@ beforeAll(async () => {
   await chmod(dir, 0o711);
   t = await startTestServer({ dataDir: join(dir, 'data') });
   const db = t.server.store.db;
-  const hostId = await seedHost(db, 'rtaccess', 'app-1');
-  const joined = await t.inject('POST', '/api/agent/join', {
-    headers: { authorization: `Bearer ${await issueJoinToken(db, hostId, new Date())}` },
-    body: { agentVersion: 'test', instance: 'test' },
-  });
-  expect(joined.statusCode).toBe(201);
-  credential = joined.json().credential;
+  credential = await joinSeededHost(t, 'rtaccess', 'app-1');
   const other = await seedHost(db, 'rtother', 'app-1');
   joinToken = await issueJoinToken(db, other, new Date());
 

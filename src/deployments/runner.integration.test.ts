@@ -123,15 +123,16 @@ async function events(id: string): Promise<string[]> {
   return rows.map((r) => r.message);
 }
 
+/** Runs (or resumes) the deployment against the fake target until it ends or `signal` stops it. */
+function deploy(id: string, target: FakeTarget, signal = new AbortController().signal) {
+  return runDeployment({ db: database.db, clock: SYSTEM_CLOCK, target }, id, signal);
+}
+
 describe('removing old hosts during a rollout', () => {
   test('goes on beside the next instances; the deployment ends after the last removal', async () => {
     const id = await deploymentRow();
     const target = new FakeTarget(['web-1', 'web-2', 'web-3']);
-    const state = await runDeployment(
-      { db: database.db, clock: SYSTEM_CLOCK, target },
-      id,
-      new AbortController().signal,
-    );
+    const state = await deploy(id, target);
     expect(state, (await events(id)).join('\n')).toBe('succeeded');
     expect([...target.hosts].sort()).toStrictEqual(['web-4', 'web-5', 'web-6']);
     const removeWeb1 = target.log.find((e) => e.what === 'remove web-1')!;
@@ -151,11 +152,7 @@ describe('removing old hosts during a rollout', () => {
     const id = await deploymentRow();
     const target = new FakeTarget(['web-1', 'web-2']);
     target.failRemoving = 'web-1';
-    const state = await runDeployment(
-      { db: database.db, clock: SYSTEM_CLOCK, target },
-      id,
-      new AbortController().signal,
-    );
+    const state = await deploy(id, target);
     const log = (await events(id)).join('\n');
     expect(state, log).toBe('rolled_back');
     expect(log).toContain('removing web-1 failed: web-1 would not stop');
@@ -166,17 +163,13 @@ describe('removing old hosts during a rollout', () => {
     const target = new FakeTarget(['web-1', 'web-2']);
     target.removeMs = 400;
     const stop = new AbortController();
-    const first = runDeployment({ db: database.db, clock: SYSTEM_CLOCK, target }, id, stop.signal);
+    const first = deploy(id, target, stop.signal);
     // Stop as soon as web-1's removal has started (the control plane going away).
     while (!(await events(id)).some((m) => m.endsWith('remove web-1')))
       await new Promise((resolve) => setTimeout(resolve, 5));
     stop.abort(new Error('stopping'));
     expect(await first).not.toBe('succeeded');
-    const resumed = await runDeployment(
-      { db: database.db, clock: SYSTEM_CLOCK, target },
-      id,
-      new AbortController().signal,
-    );
+    const resumed = await deploy(id, target);
     const log = (await events(id)).join('\n');
     expect(resumed, log).toBe('succeeded');
     expect(log).toMatch(/resuming at step \d+ after a control-plane restart/);
