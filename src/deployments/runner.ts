@@ -172,10 +172,6 @@ async function runActions(
 ): Promise<void> {
   const removals: Promise<void>[] = [];
   let removalFailed: unknown;
-  const settleRemovals = async () => {
-    await Promise.allSettled(removals);
-    if (removalFailed !== undefined) throw removalFailed;
-  };
   try {
     for (let index = start; index < actions.length; index++) {
       if (signal.aborted) throw signal.reason;
@@ -206,7 +202,7 @@ async function runActions(
   } finally {
     await Promise.allSettled(removals);
   }
-  await settleRemovals();
+  if (removalFailed !== undefined) throw removalFailed;
 }
 
 /** Removes again the hosts a resumed deployment had started removing (a no-op for those gone). */
