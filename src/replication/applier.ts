@@ -106,6 +106,13 @@ class Session {
   readonly side: ReplicationConnection;
   readonly progressConnection: ReplicationConnection;
   readonly context: BatchContext;
+  /**
+   * Why a connection's watchdog gave up on a silent network, if one did: the root cause of whatever
+   * error the session then ended with ("Connection terminated", a lost connection).
+   */
+  get silence(): string | undefined {
+    return [this.source, this.target, this.side, this.progressConnection].find((c) => c.silence)?.silence;
+  }
   config: SourceConfig;
   /** Running copies (two at a time in replica mode, one otherwise). */
   readonly copyRunners = new Set<Promise<void>>();
@@ -249,7 +256,7 @@ export class Applier {
           backoff = this.#options.backoffMs ?? 200;
         });
       } catch (error) {
-        const message = errorMessage(error);
+        const message = this.#session?.silence ?? errorMessage(error);
         this.#lastError = message;
         if (this.#abort.signal.aborted) break;
         const wait = Math.min(maxBackoff, backoff) * (0.75 + Math.random() * 0.5);
@@ -375,7 +382,7 @@ export class Applier {
     while (!this.#abort.signal.aborted) {
       this.#integrateCopies(session);
       if (session.source.broken || session.target.broken)
-        throw new Error('a connection to the link was lost');
+        throw new Error(session.silence ?? 'a connection to the link was lost');
 
       if (Date.now() - lastControl >= controlMs) {
         lastControl = Date.now();

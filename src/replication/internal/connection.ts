@@ -108,6 +108,8 @@ export interface ReplicationConnection {
   close(): Promise<void>;
   /** Whether the connection failed or was closed. */
   readonly broken: boolean;
+  /** Why the watchdog closed it ("no answer from the target for 2 s"), when it did. */
+  readonly silence: string | undefined;
 }
 
 /**
@@ -141,14 +143,19 @@ export async function openConnection(
     (failure as { code?: string }).code = (error as { code?: string }).code ?? 'ECONNRESET';
     throw failure;
   }
-  const stopWatchdog = watchSilence(client, options.networkTimeoutMs ?? 120_000, options.side, () => {
+  let silence: string | undefined;
+  const stopWatchdog = watchSilence(client, options.networkTimeoutMs ?? 120_000, options.side, (why) => {
     broken = true;
+    silence = why;
   });
   return {
     client,
     side: options.side,
     get broken() {
       return broken;
+    },
+    get silence() {
+      return silence;
     },
     async close() {
       stopWatchdog();
@@ -162,7 +169,12 @@ export async function openConnection(
  * Destroys the socket when a query is outstanding and the server has sent nothing for `timeoutMs`:
  * TCP alone can take many minutes to notice a network that silently drops packets.
  */
-function watchSilence(client: pg.Client, timeoutMs: number, side: Side, onBroken: () => void): () => void {
+function watchSilence(
+  client: pg.Client,
+  timeoutMs: number,
+  side: Side,
+  onBroken: (why: string) => void,
+): () => void {
   const internals = client as unknown as {
     connection: { stream: NodeJS.ReadWriteStream & { destroy(error?: Error): void } };
     _activeQuery?: unknown;
@@ -185,8 +197,9 @@ function watchSilence(client: pg.Client, timeoutMs: number, side: Side, onBroken
       waitingSince ??= Date.now();
       const silentFor = Date.now() - Math.max(lastHeard, waitingSince);
       if (silentFor > timeoutMs) {
-        onBroken();
-        stream.destroy(new Error(`no answer from the ${side} for ${Math.round(silentFor / 1000)} s`));
+        const why = `no answer from the ${side} for ${Math.round(silentFor / 1000)} s`;
+        onBroken(why);
+        stream.destroy(new Error(why));
       }
     },
     Math.min(1000, Math.max(100, timeoutMs / 4)),
