@@ -111,7 +111,8 @@ describe('root-key rotation with the key in a file', () => {
   let t: TestServer;
   let dir: string;
   let keyFile: string;
-  let db: Kysely<any>;
+  // The running server's database handle (a restart opens a new one).
+  const db = (): Kysely<any> => t.server.store.db;
   const oldKey = generateRootKey();
   const newKey = generateRootKey();
   const url = 'postgres://replicator:rotate-me@db.example.test/app';
@@ -121,7 +122,6 @@ describe('root-key rotation with the key in a file', () => {
     keyFile = join(dir, 'root.key');
     await writeFile(keyFile, `${oldKey}\n`, { mode: 0o600 });
     t = await startTestServer({ rootKeyFile: keyFile });
-    db = t.server.store.db;
   });
   afterAll(async () => {
     await t?.stop();
@@ -156,7 +156,7 @@ describe('root-key rotation with the key in a file', () => {
   });
 
   test('re-wraps every data key; values still read; the file holds the new key; the old key opens nothing', async () => {
-    const before = await db
+    const before = await db()
       .selectFrom('secret_versions')
       .select(['ciphertext', 'nonce'])
       .orderBy('ciphertext')
@@ -173,7 +173,11 @@ describe('root-key rotation with the key in a file', () => {
     });
     // Values were not touched: the same ciphertext, only the wrapped keys changed.
     expect(
-      await db.selectFrom('secret_versions').select(['ciphertext', 'nonce']).orderBy('ciphertext').execute(),
+      await db()
+        .selectFrom('secret_versions')
+        .select(['ciphertext', 'nonce'])
+        .orderBy('ciphertext')
+        .execute(),
     ).toStrictEqual(before);
     expect((await readFile(keyFile, 'utf8')).trim()).toBe(newKey);
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
@@ -185,7 +189,7 @@ describe('root-key rotation with the key in a file', () => {
 
     const old = LocalRootKey.fromText(oldKey);
     const current = LocalRootKey.fromText(newKey);
-    const keys = await db.selectFrom('secret_data_keys').selectAll().execute();
+    const keys = await db().selectFrom('secret_data_keys').selectAll().execute();
     expect(keys).toHaveLength(3);
     for (const row of keys) {
       const context = { purpose: 'data-key', scope: row.scope, id: row.id };
@@ -193,7 +197,7 @@ describe('root-key rotation with the key in a file', () => {
       await expect(current.unwrapKey(row.wrapped_key, context)).resolves.toHaveLength(32);
       expect(row.root_key_id).toBe(current.keyId);
     }
-    const root = await db.selectFrom('secret_root').selectAll().executeTakeFirstOrThrow();
+    const root = await db().selectFrom('secret_root').selectAll().executeTakeFirstOrThrow();
     await expect(old.unwrapKey(root.hmac_key_wrapped, { purpose: 'hmac-key' })).rejects.toThrowError(
       /Cannot unwrap/,
     );
@@ -202,7 +206,7 @@ describe('root-key rotation with the key in a file', () => {
     expect(JSON.stringify(entry)).not.toContain(oldKey);
 
     // A control plane given the old key stays sealed and says why.
-    const stale = await SecretVault.open({ db, rootKey: { value: oldKey } });
+    const stale = await SecretVault.open({ db: db(), rootKey: { value: oldKey } });
     expect(stale.status()).toMatchObject({
       sealed: true,
       reason: `the configured root key (${old.keyId}) does not open this store (it uses ${current.keyId})`,
@@ -221,12 +225,12 @@ describe('root-key rotation with the key in a file', () => {
   });
 
   test('a second control plane that missed a rotation seals itself instead of writing under the old key', async () => {
-    const replica = await SecretVault.open({ db, rootKey: { value: newKey } });
+    const replica = await SecretVault.open({ db: db(), rootKey: { value: newKey } });
     expect(replica.status().sealed).toBe(false);
     const newest = generateRootKey();
     await call(t, 'POST', '/api/secrets/root-key/rotate', { currentRootKey: newKey, newRootKey: newest });
     await expect(
-      setSecret(db, {
+      setSecret(db(), {
         vault: replica,
         environment: 'fresh-environment',
         name: 'X',

@@ -33,7 +33,7 @@ export interface TestServer {
   tokenFor(username: string, password: string): Promise<string>;
   /** Stops the server (the database keeps running until `stop`). */
   stopServer(): Promise<void>;
-  /** Starts the server again on the same database. */
+  /** Stops the server (when it runs) and starts it again on the same database. */
   restartServer(): Promise<void>;
   /** Stops the server and the database, and removes their files. */
   stop(): Promise<void>;
@@ -62,8 +62,10 @@ export async function startTestServer(settings: ServerSettings = {}): Promise<Te
     {},
   );
   let server: RunningServer;
+  let running = false;
   try {
     server = await startServer(config);
+    running = true;
   } catch (error) {
     await postgres.stop();
     await rm(dataDir, { recursive: true, force: true });
@@ -115,10 +117,14 @@ export async function startTestServer(settings: ServerSettings = {}): Promise<Te
       return tokenFor(username, TEST_USER_PASSWORD);
     },
     async stopServer() {
+      running = false;
       await server.close();
     },
     async restartServer() {
+      // A restart stops the running server first: two servers on one database would race each other.
+      if (running) await fixture.stopServer();
       server = await startServer(config);
+      running = true;
     },
     async stop() {
       await server.close().catch(() => undefined);

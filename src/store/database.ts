@@ -42,8 +42,11 @@ export function toPgConfig(settings: ConnectionSettings, options: DatabaseOption
 /** Opens a pooled database handle. Connections are made lazily, on first use. */
 export function openDatabase(settings: ConnectionSettings, options: DatabaseOptions = {}): Database {
   const pool = new pg.Pool(toPgConfig(settings, options));
-  // An idle client losing its connection (a restarted server) must not crash the process.
+  // A client losing its connection (a restarted or stopped server) must not crash the process. The pool
+  // handles idle clients; a client checked out for a query or a transaction has no listener of its
+  // own, so pg would raise its 'error' event as an uncaught exception. The query itself still fails.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
