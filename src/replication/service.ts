@@ -228,7 +228,10 @@ export class ReplicationService {
         application_name: `slipway-status:${row.name}`.slice(0, 63),
         options: '-c jit=off',
       });
+      // A link's database going away must fail the status read, never crash the control plane: idle
+      // clients report to the pool, checked-out ones to their own listener (see store/openDatabase).
       pool.on('error', () => undefined);
+      pool.on('connect', (client) => client.on('error', () => undefined));
       this.#pools.set(key, pool);
     }
     return pool;
