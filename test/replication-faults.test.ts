@@ -28,6 +28,7 @@ import {
   startWorkload,
   waitForCatchUp,
 } from '../src/replication/testing.ts';
+import { eventually } from './pipelines-support.ts';
 
 const BIN = new URL('../bin/slipway.js', import.meta.url).pathname;
 
@@ -196,5 +197,62 @@ describe('replication under faults', () => {
     expect(events.some((e) => e.includes('no answer from the'))).toBe(true);
     expect(events.filter((e) => e === 'connected').length).toBeGreaterThanOrEqual(3);
     await expectIdentical('cut');
+  });
+});
+
+describe('a target crash', () => {
+  test('batches the target lost are applied again: the source log was trimmed only up to what the target had made durable', {
+    timeout: 120_000,
+  }, async () => {
+    // Commits are asynchronous on these clusters, and the target writes its WAL only every 10 s: a
+    // crash takes every commit since its last flush.
+    const crash = await startReplicationPair({ settings: { wal_writer_delay: '10s' } });
+    const urls = { source: crash.source.url, target: crash.target.url };
+    const count = 'SELECT count(*)::int AS n, coalesce(sum(id), 0)::int AS sum FROM items';
+    try {
+      for (const url of [urls.source, urls.target]) {
+        await runSql(url, 'CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)');
+      }
+      await installLink('crash', urls, { tables: ['public.items'] });
+      const applier = startApplier('crash', crash, { maintenanceMs: 50, rotateAfterMs: 100 });
+      let rows = 0;
+      try {
+        await waitForCatchUp('crash', crash);
+        await runSql(urls.target, 'CHECKPOINT'); // the link and its copy are durable; what follows is not
+        // Rows in many transactions, across several log generations that are trimmed once applied.
+        const until = Date.now() + 1_500;
+        while (Date.now() < until) {
+          await runSql(
+            urls.source,
+            `INSERT INTO items SELECT g, 'v' || g FROM generate_series(${rows + 1}, ${rows + 20}) g`,
+          );
+          rows += 20;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await waitForCatchUp('crash', crash);
+        // The log generations that held the rows are switched out and trimmed: the source keeps none.
+        const logged = `SELECT (SELECT count(*) FROM _slipway_crash.log_1_0) + (SELECT count(*) FROM _slipway_crash.log_1_1) AS n`;
+        await eventually(
+          async () => Number((await runSql<{ n: unknown }>(urls.source, logged))[0]!.n) === 0 || undefined,
+          'the source trimmed its capture log',
+        );
+      } finally {
+        await applier.stop();
+      }
+      await crash.target.cluster.stop('immediate');
+      await crash.target.cluster.start();
+
+      const again = startApplier('crash', crash);
+      try {
+        await waitForCatchUp('crash', crash);
+      } finally {
+        await again.stop();
+      }
+      const [source] = await runSql(urls.source, count);
+      expect(source).toStrictEqual({ n: rows, sum: (rows * (rows + 1)) / 2 });
+      expect((await runSql(urls.target, count))[0]).toStrictEqual(source);
+    } finally {
+      await crash.stop();
+    }
   });
 });

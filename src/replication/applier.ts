@@ -501,6 +501,12 @@ export class Applier {
 
   async #maintain(session: Session): Promise<void> {
     const context = session.context;
+    // Batches commit asynchronously; the source's log may only lose what the target can no longer
+    // lose. A synchronous commit flushes the target's WAL up to it, every batch before it included.
+    await session.target.client.query(
+      `BEGIN; SET LOCAL synchronous_commit = local;
+       UPDATE ${qualified(linkSchema(this.#options.link), 'state')} SET heartbeat_at = now(); COMMIT`,
+    );
     const result = await maintainLog(
       session.source.client,
       session.config,
