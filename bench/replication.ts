@@ -6,7 +6,8 @@
  *   pgbench scale 10 (pgbench_history with a primary key) + organisations, users, events (jsonb);
  *   a baseline without replication (pgbench tps, a 200,000-row UPDATE); the initial copy; 10 s idle;
  *   pgbench -c 4 -R 400 for 30 s; unthrottled pgbench -c 4 -j 2 for 60 s; the same with the applier
- *   stopped (trigger overhead), then the backlog drain; a 200,000-row UPDATE; a 200,000-row INSERT.
+ *   stopped (trigger overhead, beside an empty PL/pgSQL trigger in the same rounds: the floor of
+ *   any PL/pgSQL capture), then the backlog drain; a 200,000-row UPDATE; a 200,000-row INSERT.
  *
  * Lag comes from marker rows committed every 100 ms and polled on the replica every 10 ms. After every
  * phase the replica must equal the master (row count and md5 per table, sequence values).
@@ -60,10 +61,14 @@ interface Phase {
   readonly identical: boolean;
 }
 
-/** pgbench tps in alternating rounds on the replicated database and on the control database. */
+/**
+ * pgbench tps in alternating rounds on the replicated database, on the control database, and (with
+ * the applier stopped) on the floor database, whose tables have an empty PL/pgSQL row trigger.
+ */
 interface TpsComparison {
   readonly replicated: number[];
   readonly control: number[];
+  readonly floor: number[];
 }
 
 interface SystemResult {
@@ -109,25 +114,32 @@ function bulkInsert(rows: number): string {
 const TPS_ROUNDS = 6;
 
 /**
- * Alternating pgbench rounds on the replicated and the control database, in ABBA order (which one
- * goes first alternates), so that neither is favoured by running first or after the other's
- * checkpoint.
+ * Alternating pgbench rounds on the replicated and the control database (and the floor database when
+ * asked), in ABBA order (the order reverses every round), so that none is favoured by running first or
+ * after another's checkpoint.
  */
-async function compareTps(master: BenchCluster, system: string, what: string): Promise<TpsComparison> {
+async function compareTps(
+  master: BenchCluster,
+  system: string,
+  what: string,
+  options: { floor?: boolean } = {},
+): Promise<TpsComparison> {
   const roundSeconds = String(Math.max(5, Math.round(LOAD_S / TPS_ROUNDS)));
-  const result: TpsComparison = { replicated: [], control: [] };
+  const result: TpsComparison = { replicated: [], control: [], floor: [] };
+  const databases: [string, number[]][] = [
+    ['bench', result.replicated],
+    ['control', result.control],
+    ...(options.floor ? ([['floor', result.floor]] as [string, number[]][]) : []),
+  ];
   for (let round = 0; round < TPS_ROUNDS; round++) {
     const args = ['-n', '-c', '4', '-j', '2', '-T', roundSeconds];
-    if (round % 2 === 0) {
-      result.replicated.push(await pgbench(master, args, 'bench'));
-      result.control.push(await pgbench(master, args, 'control'));
-    } else {
-      result.control.push(await pgbench(master, args, 'control'));
-      result.replicated.push(await pgbench(master, args, 'bench'));
+    for (const [database, tps] of round % 2 === 0 ? databases : [...databases].reverse()) {
+      tps.push(await pgbench(master, args, database));
     }
   }
+  const floor = options.floor ? `, empty trigger ${result.floor.map((t) => t.toFixed(0)).join(', ')}` : '';
   log(
-    `${system}: tps ${what}: ${result.replicated.map((t) => t.toFixed(0)).join(', ')} vs control ${result.control.map((t) => t.toFixed(0)).join(', ')}`,
+    `${system}: tps ${what}: ${result.replicated.map((t) => t.toFixed(0)).join(', ')} vs control ${result.control.map((t) => t.toFixed(0)).join(', ')}${floor}`,
   );
   return result;
 }
@@ -206,11 +218,11 @@ async function runSystem(system: ReplicationSystem): Promise<SystemResult> {
     const tpsReplicating = await compareTps(master, system.name, 'replicating');
     await phase('after the tps rounds', async () => undefined);
     await system.stopApply();
-    let tpsStopped: TpsComparison = { replicated: [], control: [] };
+    let tpsStopped: TpsComparison = { replicated: [], control: [], floor: [] };
     await phase(
       'apply stopped',
       async () => {
-        tpsStopped = await compareTps(master!, system.name, 'apply stopped');
+        tpsStopped = await compareTps(master!, system.name, 'apply stopped', { floor: true });
         return undefined;
       },
       { stopped: true },
@@ -299,9 +311,9 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** 1 − replicated/control, from the median of the per-round ratios. */
-function loss(tps: TpsComparison): number {
-  return 1 - median(tps.replicated.map((t, i) => t / tps.control[i]!));
+/** 1 − measured/control, from the median of the per-round ratios. */
+function loss(tps: TpsComparison, measured: 'replicated' | 'floor' = 'replicated'): number {
+  return 1 - median(tps[measured].map((t, i) => t / tps.control[i]!));
 }
 
 function figures(r: SystemResult) {
@@ -313,6 +325,7 @@ function figures(r: SystemResult) {
   return {
     tpsBaseline: median([...r.tpsReplicating.control, ...r.tpsStopped.control]),
     overhead: loss(r.tpsStopped),
+    floorOverhead: loss(r.tpsStopped, 'floor'),
     tpsLost: loss(r.tpsReplicating),
     liveApplied: live.rows / (live.seconds + live.catchUpSeconds),
     liveProduced: live.rows / live.seconds,
@@ -349,6 +362,10 @@ function printResults(results: SystemResult[]): void {
     {
       metric: 'trigger overhead on pgbench tps (apply stopped)',
       ...Object.fromEntries(f.map(({ system, f }) => [system, pct(f.overhead)])),
+    },
+    {
+      metric: 'same rounds: an empty PL/pgSQL row trigger (the floor of any PL/pgSQL capture)',
+      ...Object.fromEntries(f.map(({ system, f }) => [system, pct(f.floorOverhead)])),
     },
     {
       metric: 'tps lost while replicating',

@@ -41,6 +41,25 @@ CREATE INDEX events_user ON events (user_id);
 CREATE TABLE markers (id bigserial PRIMARY KEY, at timestamptz NOT NULL);
 `;
 
+/**
+ * A BEFORE row trigger on each pgbench table whose PL/pgSQL function only returns the row: the cost
+ * of calling PL/pgSQL once per changed row, which every trigger-based capture pays before it writes
+ * anything.
+ */
+const EMPTY_TRIGGERS = `
+CREATE FUNCTION empty_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END $$;
+${['pgbench_branches', 'pgbench_tellers', 'pgbench_accounts', 'pgbench_history']
+  .map(
+    (table) =>
+      `CREATE TRIGGER empty_capture BEFORE INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION empty_capture();`,
+  )
+  .join('\n')}
+`;
+
 /** Creates the bench database and schema on both clusters, and loads the master. */
 export async function prepareDatabases(
   master: BenchCluster,
@@ -49,9 +68,11 @@ export async function prepareDatabases(
 ): Promise<void> {
   for (const cluster of [master, replica]) await sql(cluster.url(), 'CREATE DATABASE bench');
   // "control": the same pgbench tables, never replicated, in the same cluster: tps is measured in
-  // alternating rounds on both, so the machine's load varies alike for the two.
+  // alternating rounds on both, so the machine's load varies alike for the two. "floor": the same
+  // tables with a row trigger that does nothing, the least any PL/pgSQL capture can cost.
   await sql(master.url(), 'CREATE DATABASE control');
-  for (const database of ['bench', 'control']) {
+  await sql(master.url(), 'CREATE DATABASE floor');
+  for (const database of ['bench', 'control', 'floor']) {
     await runProgram(PGBENCH, [
       '-h',
       '127.0.0.1',
@@ -67,6 +88,7 @@ export async function prepareDatabases(
     ]);
     await sql(master.url(database), 'ALTER TABLE pgbench_history ADD COLUMN hid bigserial PRIMARY KEY');
   }
+  await sql(master.url('floor'), EMPTY_TRIGGERS);
   await sql(master.url('bench'), SAAS_SCHEMA);
   const users = 20 * scale * 100;
   await sql(
@@ -82,6 +104,7 @@ export async function prepareDatabases(
   );
   await sql(master.url('bench'), 'VACUUM ANALYZE');
   await sql(master.url('control'), 'VACUUM ANALYZE');
+  await sql(master.url('floor'), 'VACUUM ANALYZE');
   // The replica gets the same schema, empty.
   // pg_dump writes psql meta-commands (\\restrict): restore with psql.
   const dump = join(replica.dir, 'schema.sql');
