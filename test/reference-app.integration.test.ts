@@ -653,10 +653,17 @@ describe('the reference application (examples/laravel-app)', () => {
       return user.json.data.welcome_sent_at ?? undefined;
     }, 'the worker has sent the welcome email');
     expect(Number.isNaN(Date.parse(sentAt))).toBe(false);
-    const jobs = await database.query("SELECT count(*)::int AS n FROM jobs WHERE queue = 'default'");
-    expect(jobs.rows[0].n).toBe(0);
-    const metrics = (await http('/metrics')).body;
-    expect(metric(metrics, 'app_jobs_processed_total', '{job="SendWelcomeEmail"}')).toBe(1);
+    // The worker deletes the job, then counts it (JobProcessed), a moment after the handler's own
+    // write is visible.
+    await eventually(async () => {
+      const jobs = await database.query("SELECT count(*)::int AS n FROM jobs WHERE queue = 'default'");
+      return jobs.rows[0].n === 0 || undefined;
+    }, 'the worker has removed the finished job');
+    const processed = await eventually(async () => {
+      const metrics = (await http('/metrics')).body;
+      return metric(metrics, 'app_jobs_processed_total', '{job="SendWelcomeEmail"}') || undefined;
+    }, 'the worker has counted the job');
+    expect(processed).toBe(1);
   });
 
   test('runs a scheduled account analysis over every organisation and reports its duration in /metrics', async () => {
