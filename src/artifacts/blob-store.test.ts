@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,5 +76,25 @@ describe('BlobStore.stage', () => {
     expect(error).toBeInstanceOf(UploadRejectedError);
     expect((error as Error).message).toMatch(/the transfer ended early after \d+ bytes/);
     expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  test('a source that fails while the file is still being created leaves no file', async () => {
+    // With the thread pool busy, the file's creation is still pending when the source fails: the
+    // staging waits for it to be created and closed before it removes it.
+    for (let round = 0; round < 60; round++) {
+      const busy = Array.from(
+        { length: 3 },
+        () => new Promise((resolve) => pbkdf2('busy', 'salt', 20_000, 32, 'sha256', resolve)),
+      );
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.alloc(1 << 16));
+          this.destroy(new Error('connection reset'));
+        },
+      });
+      await expect(store.stage(failing, { maxBytes: Infinity })).rejects.toThrow(/ended early/);
+      await Promise.all(busy);
+      expect({ round, left: await readdir(join(dir, 'tmp')) }).toStrictEqual({ round, left: [] });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newId } from '../core/index.ts';
 import { UploadRejectedError } from './errors.ts';
@@ -31,6 +31,14 @@ export interface StageOptions {
  * checked. A crash or an interrupted transfer leaves at most a temporary file, never a visible blob.
  * Files stream through (constant memory whatever their size).
  */
+/** Resolves once `stream` has closed, destroying it first when it has not been. */
+async function closed(stream: Writable): Promise<void> {
+  if (stream.closed) return;
+  const done = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  stream.destroy();
+  await done;
+}
+
 export class BlobStore {
   readonly root: string;
   readonly #blobs: string;
@@ -66,6 +74,9 @@ export class BlobStore {
     try {
       await pipeline(source, sink);
     } catch (error) {
+      // pipeline settles on the first error, while the file may still be being created or closed:
+      // remove it only once the sink has closed, or a late open would leave it behind.
+      await closed(sink);
       await rm(path, { force: true });
       if (error instanceof UploadRejectedError) throw error;
       throw new UploadRejectedError(
