@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { newId } from '../core/index.ts';
+import { closed, newId } from '../core/index.ts';
 import { UploadRejectedError } from './errors.ts';
 import { StagingFile } from './internal/staging-file.ts';
 
@@ -31,14 +31,6 @@ export interface StageOptions {
  * checked. A crash or an interrupted transfer leaves at most a temporary file, never a visible blob.
  * Files stream through (constant memory whatever their size).
  */
-/** Resolves once `stream` has closed, destroying it first when it has not been. */
-async function closed(stream: Writable): Promise<void> {
-  if (stream.closed) return;
-  const done = new Promise<void>((resolve) => stream.once('close', () => resolve()));
-  stream.destroy();
-  await done;
-}
-
 export class BlobStore {
   readonly root: string;
   readonly #blobs: string;
@@ -74,8 +66,7 @@ export class BlobStore {
     try {
       await pipeline(source, sink);
     } catch (error) {
-      // pipeline settles on the first error, while the file may still be being created or closed:
-      // remove it only once the sink has closed, or a late open would leave it behind.
+      // Only once the sink has closed: a late open would create the file again.
       await closed(sink);
       await rm(path, { force: true });
       if (error instanceof UploadRejectedError) throw error;

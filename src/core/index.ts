@@ -42,4 +42,5 @@ export {
   type RouteDefinition,
   type RouteInput,
 } from './route.ts';
+export { closed } from './streams.ts';
 export { PACKAGE_ROOT, SLIPWAY_VERSION } from './version.ts';

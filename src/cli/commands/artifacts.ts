@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { Artifact, ArtifactDetails, Channel } from '../../artifacts/index.ts';
-import { ErrorCode, SlipwayError, UnavailableError } from '../../core/index.ts';
+import { closed, ErrorCode, SlipwayError, UnavailableError } from '../../core/index.ts';
 import { type ApiClient, query } from '../api-client.ts';
 import { apiFor, globals } from '../context.ts';
 import { printObject, printTable, say } from '../output.ts';
@@ -127,8 +127,9 @@ export function registerArtifactsCommands(program: Command): void {
       const hash = createHash('sha256');
       const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
       body.on('data', (chunk: Buffer) => hash.update(chunk));
+      const file = createWriteStream(partial, { mode: 0o644 });
       try {
-        await pipeline(body, createWriteStream(partial, { mode: 0o644 }));
+        await pipeline(body, file);
         const digest = hash.digest('hex');
         if (digest !== artifact.sha256) {
           throw new SlipwayError(
@@ -139,6 +140,7 @@ export function registerArtifactsCommands(program: Command): void {
         }
         await rename(partial, target);
       } finally {
+        await closed(file); // a late open would create the partial file again
         await rm(partial, { force: true });
       }
       if (globals(command).json)
