@@ -501,12 +501,6 @@ export class Applier {
 
   async #maintain(session: Session): Promise<void> {
     const context = session.context;
-    // Batches commit asynchronously; the source's log may only lose what the target can no longer
-    // lose. A synchronous commit flushes the target's WAL up to it, every batch before it included.
-    await session.target.client.query(
-      `BEGIN; SET LOCAL synchronous_commit = local;
-       UPDATE ${qualified(linkSchema(this.#options.link), 'state')} SET heartbeat_at = now(); COMMIT`,
-    );
     const result = await maintainLog(
       session.source.client,
       session.config,
@@ -515,7 +509,18 @@ export class Applier {
         if (table?.state !== 'replicating' || context.busy.has(tableId)) return undefined;
         return table.position ?? context.position;
       },
-      { rotateAfterMs: this.#options.rotateAfterMs ?? 10_000, eventsApplied: context.position },
+      {
+        rotateAfterMs: this.#options.rotateAfterMs ?? 10_000,
+        eventsApplied: context.position,
+        // Batches commit asynchronously; the source's log may only lose what the target can no longer
+        // lose. A synchronous commit flushes the target's WAL up to it, every batch before it included.
+        beforeTrim: async () => {
+          await session.target.client.query(
+            `BEGIN; SET LOCAL synchronous_commit = local;
+             UPDATE ${qualified(linkSchema(this.#options.link), 'state')} SET heartbeat_at = now(); COMMIT`,
+          );
+        },
+      },
     );
     session.config = { ...session.config, generation: result.generation, rotatedAt: result.rotatedAt };
     if (result.truncated > 0 || result.switched) {

@@ -271,8 +271,19 @@ export async function maintainLog(
   client: pg.Client,
   config: { link: string; generation: number; rotatedAt: Date; tables: readonly CapturedTable[] },
   applied: (tableId: number) => Snapshot | undefined,
-  options: { rotateAfterMs: number; eventsApplied?: Snapshot },
+  options: {
+    rotateAfterMs: number;
+    eventsApplied?: Snapshot;
+    /** Runs once before the first trim: makes the applied positions durable on the target. */
+    beforeTrim?: () => Promise<void>;
+  },
 ): Promise<MaintenanceResult & { generation: number; rotatedAt: Date }> {
+  let durable = false;
+  const beforeTrim = async () => {
+    if (durable) return;
+    await options.beforeTrim?.();
+    durable = true;
+  };
   const idle = 1 - config.generation;
   let truncated = 0;
   let allIdleEmpty = true;
@@ -285,6 +296,7 @@ export async function maintainLog(
       allIdleEmpty = false;
       continue;
     }
+    await beforeTrim();
     await client.query('BEGIN');
     try {
       // NOWAIT: a writer still holding the idle log (an old cached trigger plan) makes us skip, not wait.
@@ -320,6 +332,7 @@ export async function maintainLog(
       })
       .map((e) => e.seq);
     if (done.length > 0) {
+      await beforeTrim();
       const result = await client.query(
         `DELETE FROM ${qualified(linkSchema(config.link), 'events')} WHERE seq = ANY($1::bigint[])`,
         [done],

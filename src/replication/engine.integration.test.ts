@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ApplierEvent } from './applier.ts';
 import { tablesByName } from './catalog.ts';
 import { installLink } from './link-setup.ts';
 import { setDesiredState } from './replica.ts';
@@ -99,9 +100,9 @@ describe('engine: capture, copy and apply', () => {
   });
 
   test('once a stop is recorded no batch commits, even before the applier reads its control state', async () => {
-    const events: { kind: string }[] = [];
+    const events: ApplierEvent[] = [];
     // The applier reads its control state only once a minute here: the stop must hold all the same.
-    const applier = startApplier('demo', pair, { controlMs: 60_000, events: events as never });
+    const applier = startApplier('demo', pair, { controlMs: 60_000, events });
     try {
       await runSql(pair.source.url, `UPDATE organisations SET name = 'before stop' WHERE id = 1`);
       await waitForCatchUp('demo', pair);

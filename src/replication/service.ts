@@ -16,6 +16,7 @@ import {
   SYSTEM_CLOCK,
 } from '../core/index.ts';
 import { type SingletonLoop, startSingletonLoop } from '../jobs/index.ts';
+import { survivingLostConnections } from '../store/index.ts';
 import { Applier, type ApplierOptions, applierLockKey, errorMessage, requestFromApplier } from './applier.ts';
 import {
   ApplierRequestError,
@@ -220,18 +221,17 @@ export class ReplicationService {
     const key = `${row.id}:${row.direction}:${side}`;
     let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new pg.Pool({
-        connectionString: dsn,
-        max: 2,
-        idleTimeoutMillis: 30_000,
-        connectionTimeoutMillis: 5_000,
-        application_name: `slipway-status:${row.name}`.slice(0, 63),
-        options: '-c jit=off',
-      });
-      // A link's database going away must fail the status read, never crash the control plane: idle
-      // clients report to the pool, checked-out ones to their own listener (see store/openDatabase).
-      pool.on('error', () => undefined);
-      pool.on('connect', (client) => client.on('error', () => undefined));
+      // A link's database going away fails the status read, never the control plane.
+      pool = survivingLostConnections(
+        new pg.Pool({
+          connectionString: dsn,
+          max: 2,
+          idleTimeoutMillis: 30_000,
+          connectionTimeoutMillis: 5_000,
+          application_name: `slipway-status:${row.name}`.slice(0, 63),
+          options: '-c jit=off',
+        }),
+      );
       this.#pools.set(key, pool);
     }
     return pool;

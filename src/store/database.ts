@@ -39,14 +39,20 @@ export function toPgConfig(settings: ConnectionSettings, options: DatabaseOption
   };
 }
 
-/** Opens a pooled database handle. Connections are made lazily, on first use. */
-export function openDatabase(settings: ConnectionSettings, options: DatabaseOptions = {}): Database {
-  const pool = new pg.Pool(toPgConfig(settings, options));
-  // A client losing its connection (a restarted or stopped server) must not crash the process. The pool
-  // handles idle clients; a client checked out for a query or a transaction has no listener of its
-  // own, so pg would raise its 'error' event as an uncaught exception. The query itself still fails.
+/**
+ * Makes a pool's clients losing their connection (a restarted or stopped server) fail only their
+ * queries, never the process. The pool reports idle clients; a client checked out for a query or a
+ * transaction has no listener of its own, so pg would raise its 'error' event as an uncaught exception.
+ */
+export function survivingLostConnections(pool: pg.Pool): pg.Pool {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
+}
+
+/** Opens a pooled database handle. Connections are made lazily, on first use. */
+export function openDatabase(settings: ConnectionSettings, options: DatabaseOptions = {}): Database {
+  const pool = survivingLostConnections(new pg.Pool(toPgConfig(settings, options)));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

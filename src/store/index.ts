@@ -7,6 +7,7 @@ export {
   endpointUrl,
   inTransaction,
   openDatabase,
+  survivingLostConnections,
   toPgConfig,
 } from './database.ts';
 export { type MigrateResult, type Migration, type MigrationSet, migrateToLatest } from './migrations.ts';
